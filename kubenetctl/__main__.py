@@ -1,0 +1,3 @@
+from kubenetctl.cli.main import run
+
+run()

@@ -1,0 +1,67 @@
+"""kubenetctl route: routes (default routes of pods, onlink routes of overlays)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from kubenetctl import validate
+from kubenetctl.cli import listing
+from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, executor, list_output, report
+from kubenetctl.cli.veth import AllOpt
+from kubenetctl.errors import InvalidInput
+from kubenetctl.resources import MAIN_TABLE, Route
+
+app = typer.Typer(help="Routes.", no_args_is_help=True)
+
+Dst = Annotated[str, typer.Argument(help="Destination network, or 'default'.")]
+ViaOpt = Annotated[Optional[str], typer.Option("--via", help="Gateway address.")]
+DevOpt = Annotated[Optional[str], typer.Option("--dev", help="Outgoing interface.")]
+OnlinkOpt = Annotated[bool, typer.Option("--onlink", help="Gateway is reachable on --dev even without a matching subnet.")]
+TableOpt = Annotated[int, typer.Option("--table", help="Routing table id.")]
+MetricOpt = Annotated[Optional[int], typer.Option("--metric", help="Route metric (priority).")]
+SrcOpt = Annotated[Optional[str], typer.Option("--src", help="Preferred source address.")]
+
+
+def _route(dst: str, via: str | None, dev: str | None, onlink: bool, table: int, metric: int | None, src: str | None, netns: str | None) -> Route:
+    if via is None and dev is None:
+        raise InvalidInput("a route needs --via, --dev or both", hint="kubenetctl route add default --via 10.244.1.1")
+    if onlink and dev is None:
+        raise InvalidInput("--onlink needs --dev")
+    if not 1 <= table <= 0xFFFFFFFF or table == 255:
+        raise InvalidInput(f"--table: {table} is not a usable table id")
+    return Route(
+        check_netns(netns), validate.network_cidr(dst, "DST"), via=via and validate.ip(via, "--via"),
+        dev=dev and validate.ifname(dev, "--dev"), onlink=onlink, table=table, metric=metric,
+        src=src and validate.ip(src, "--src"),
+    )
+
+
+@app.command("add")
+def add(dst: Dst, via: ViaOpt = None, dev: DevOpt = None, onlink: OnlinkOpt = False, table: TableOpt = MAIN_TABLE,
+        metric: MetricOpt = None, src: SrcOpt = None, netns: NetnsOpt = None) -> None:
+    """Add a route. The same route again: unchanged; one of ours that differs: updated."""
+    route = _route(dst, via, dev, onlink, table, metric, src, netns)
+    with executor("route add") as ex:
+        report([(ex.ensure(route), route)])
+
+
+@app.command("del")
+def delete(dst: Dst, via: ViaOpt = None, dev: DevOpt = None, table: TableOpt = MAIN_TABLE, metric: MetricOpt = None,
+           netns: NetnsOpt = None, force: ForceOpt = False) -> None:
+    """Delete a route. Already gone: success."""
+    route = Route(check_netns(netns), validate.network_cidr(dst, "DST"), table=table, metric=metric)
+    with executor("route del") as ex:
+        report([(ex.remove(route, force=force), route)])
+
+
+@app.command("list")
+def list_(netns: NetnsOpt = None, all_ns: AllOpt = False) -> None:
+    """List routes of every table but 'local'."""
+    snap = listing.snapshot(check_netns(netns), all_ns, ("link", "route"))
+    rows = [{**r.to_dict(), "owner": snap.owner(r.key), "describe": r.describe()} for r in snap.of_type("route")]
+    list_output(
+        "RouteList", ["NETNS", "DST", "VIA", "DEV", "ONLINK", "TABLE", "METRIC", "OWNER"], rows,
+        ["netns", "dst", "via", "dev", "onlink", "table", "metric", "owner"],
+    )

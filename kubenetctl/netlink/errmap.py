@@ -1,0 +1,71 @@
+"""Kernel errors (errno from netlink) turned into errors a person can act on.
+
+Branches on the errno only, never on message text.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from kubenetctl.errors import (
+    Busy,
+    Conflict,
+    InvalidInput,
+    KernelError,
+    KubenetError,
+    NotFound,
+    PermissionDenied,
+    Unsupported,
+)
+from kubenetctl.plan.ops import CREATE, REPLACE, Op
+from kubenetctl.resources import Link, Route
+
+KERNEL_CONFIG = {
+    "vlan": ("802.1Q", "CONFIG_VLAN_8021Q"),
+    "vxlan": ("VXLAN", "CONFIG_VXLAN"),
+    "macvlan": ("macvlan", "CONFIG_MACVLAN"),
+    "bridge": ("bridge", "CONFIG_BRIDGE"),
+    "veth": ("veth", "CONFIG_VETH"),
+    "ipvlan": ("ipvlan", "CONFIG_IPVLAN"),
+    "dummy": ("dummy", "CONFIG_DUMMY"),
+}
+
+
+def unsupported_kind(kind: str) -> Unsupported:
+    label, option = KERNEL_CONFIG.get(kind, (kind, "CONFIG_" + kind.upper()))
+    return Unsupported(
+        f"this kernel has no {label} support ({option})",
+        hint="load the module, or run this in the full-kernel lane (see README, 'Testing')",
+    )
+
+
+def translate(code: int, op: Op) -> KubenetError:
+    res = op.resource
+    what = f"cannot {op.action} {res.describe()}"
+    creating = op.action in (CREATE, REPLACE)
+    if code in (errno.EPERM, errno.EACCES):
+        return PermissionDenied(f"{what}: operation not permitted", hint="run as root (sudo kubenetctl ...)")
+    if code == errno.EOPNOTSUPP and creating and isinstance(res, Link):
+        return unsupported_kind(res.kind)
+    if code == errno.EEXIST:
+        return Conflict(f"{what}: it already exists", hint="another process created it meanwhile; run again")
+    if code == errno.EADDRINUSE and isinstance(res, Link) and res.kind == "vxlan":
+        return Conflict(
+            f"{what}: another VXLAN device in this namespace already uses VNI {res.vni} on UDP port {res.port}",
+            hint="pick another VNI or port, or delete the other device",
+        )
+    if code == errno.ENETUNREACH and isinstance(res, Route):
+        return InvalidInput(
+            f"{what}: gateway {res.via} is not on a network directly connected to {res.dev or 'any interface'}",
+            hint="add an address in the gateway's subnet first, or mark the route --onlink",
+        )
+    if code in (errno.ERANGE, errno.EINVAL) and isinstance(res, Link) and res.mtu is not None:
+        return InvalidInput(f"{what}: the device does not accept MTU {res.mtu}", hint="check the device's MTU range")
+    if code in (errno.ENODEV, errno.ENOENT, errno.ESRCH):
+        return NotFound(f"{what}: a device it refers to does not exist")
+    if code == errno.EBUSY:
+        return Busy(f"{what}: the device is busy")
+    if code == errno.EINVAL:
+        return InvalidInput(f"{what}: the kernel rejected the settings as invalid (EINVAL)")
+    return KernelError(f"{what}: {os.strerror(code)} (errno {code})")

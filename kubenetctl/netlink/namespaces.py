@@ -1,0 +1,48 @@
+"""Creating and removing named network namespaces.
+
+Creation happens in this thread (unshare + bind mount, then back home) instead of
+pyroute2.netns.create(), which forks a helper per namespace (~5 ms against ~1.5 ms).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from pyroute2 import netns as pr_netns
+
+from kubenetctl.errors import Conflict, PermissionDenied
+from kubenetctl.netlink import nsfs
+
+
+def create(name: str) -> None:
+    if nsfs.exists(name):
+        raise Conflict(f"netns {name} already exists")
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        nsfs.unshare(nsfs.CLONE_NEWNET)
+        try:
+            pr_netns.attach(name, "thread-self")
+        except OSError as exc:
+            _cleanup_mountpoint(name)
+            if exc.errno in (errno.EPERM, errno.EACCES):
+                raise PermissionDenied(f"cannot create netns {name}: operation not permitted", hint="run as root") from None
+            raise
+        finally:
+            nsfs.setns(home)
+    finally:
+        os.close(home)
+
+
+def _cleanup_mountpoint(name: str) -> None:
+    try:
+        os.unlink(nsfs.path(name))
+    except OSError:
+        pass
+
+
+def remove(name: str) -> None:
+    try:
+        pr_netns.remove(name)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,115 @@
+"""Input checks shared by the CLI, recipes and the CNI plugin (pure, no kernel access).
+
+Each check returns the normalised value or raises InvalidInput naming the field, so
+that bad input is rejected before anything reaches the kernel.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from kubenetctl.errors import InvalidInput
+
+IFNAMSIZ = 15  # bytes, without the trailing NUL
+MTU_MIN, MTU_MAX = 68, 65535
+VLAN_MIN, VLAN_MAX = 1, 4094
+VNI_MIN, VNI_MAX = 1, 16777215
+PORT_MIN, PORT_MAX = 1, 65535
+
+_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_NETNS_BAD = re.compile(r"[/\x00]|^\.\.?$")
+
+
+def ifname(value: str, field: str = "name") -> str:
+    raw = value.encode()
+    if not raw:
+        raise InvalidInput(f"{field}: interface name is empty")
+    if len(raw) > IFNAMSIZ:
+        raise InvalidInput(
+            f"{field}: interface name {value!r} is {len(raw)} bytes, the kernel allows {IFNAMSIZ}",
+            hint="shorten it; Linux interface names are at most 15 bytes",
+        )
+    if any(c in value for c in "/: \t\n") or value in (".", ".."):
+        raise InvalidInput(f"{field}: interface name {value!r} contains '/', ':' or whitespace")
+    return value
+
+
+def netns_name(value: str, field: str = "netns") -> str:
+    if not value:
+        raise InvalidInput(f"{field}: namespace name is empty")
+    if _NETNS_BAD.search(value) or len(value.encode()) > 255:
+        raise InvalidInput(f"{field}: namespace name {value!r} is not a valid file name")
+    return value
+
+
+def mtu(value: int, field: str = "mtu") -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not MTU_MIN <= value <= MTU_MAX:
+        raise InvalidInput(f"{field}: MTU {value!r} is out of range {MTU_MIN}..{MTU_MAX}")
+    return value
+
+
+def vlan_id(value: int, field: str = "id") -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not VLAN_MIN <= value <= VLAN_MAX:
+        raise InvalidInput(
+            f"{field}: VLAN id {value!r} is out of range {VLAN_MIN}..{VLAN_MAX}",
+            hint="0 and 4095 are reserved by 802.1Q",
+        )
+    return value
+
+
+def vni(value: int, field: str = "vni") -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not VNI_MIN <= value <= VNI_MAX:
+        raise InvalidInput(f"{field}: VNI {value!r} is out of range {VNI_MIN}..{VNI_MAX}")
+    return value
+
+
+def port(value: int, field: str = "port") -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not PORT_MIN <= value <= PORT_MAX:
+        raise InvalidInput(f"{field}: UDP port {value!r} is out of range {PORT_MIN}..{PORT_MAX}")
+    return value
+
+
+def mac(value: str, field: str = "mac") -> str:
+    norm = value.strip().lower().replace("-", ":")
+    if not _MAC.match(norm):
+        raise InvalidInput(f"{field}: {value!r} is not a MAC address", hint="write it as aa:bb:cc:dd:ee:ff")
+    return norm
+
+
+def unicast_mac(value: str, field: str = "mac") -> str:
+    norm = mac(value, field)
+    if int(norm[:2], 16) & 1:
+        raise InvalidInput(f"{field}: {value!r} is a multicast MAC address; an interface needs a unicast one")
+    return norm
+
+
+def ip(value: str, field: str = "ip") -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise InvalidInput(f"{field}: {value!r} is not an IP address") from None
+
+
+def interface_cidr(value: str, field: str = "address") -> str:
+    """An address with prefix length for an interface, e.g. 10.0.0.2/24 (host bits set is fine)."""
+    if "/" not in value:
+        raise InvalidInput(f"{field}: {value!r} has no prefix length", hint=f"write it as {value}/24")
+    try:
+        iface = ipaddress.ip_interface(value)
+    except ValueError:
+        raise InvalidInput(f"{field}: {value!r} is not an address with prefix (like 10.0.0.2/24)") from None
+    return str(iface)
+
+
+def network_cidr(value: str, field: str = "cidr") -> str:
+    """A network, e.g. 10.244.1.0/24 (host bits must be zero); 'default' means 0.0.0.0/0."""
+    if value == "default":
+        return "0.0.0.0/0"
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as exc:
+        if "has host bits set" in str(exc):
+            fixed = ipaddress.ip_network(value, strict=False)
+            raise InvalidInput(f"{field}: {value!r} has host bits set", hint=f"did you mean {fixed}?") from None
+        raise InvalidInput(f"{field}: {value!r} is not a network (like 10.244.1.0/24)") from None

@@ -1,0 +1,57 @@
+"""Helpers shared by the test lanes: run the CLI, ping between namespaces."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from typer.testing import CliRunner
+
+from kubenetctl.cli.main import app
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    def __str__(self) -> str:
+        return f"exit {self.code}\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}"
+
+
+_runner = CliRunner()
+
+
+def kn_inprocess(*args: str) -> CliResult:
+    result = _runner.invoke(app, list(args), catch_exceptions=False)
+    return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+def kn_process(*args: str, env: dict[str, str] | None = None) -> CliResult:
+    """Run the installed entry point as a real process (exit codes, stderr, start-up)."""
+    exe = shutil.which("kubenetctl") or ""
+    cmd = [exe, *args] if exe else [sys.executable, "-m", "kubenetctl", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def ping(netns: str, dst: str, count: int = 1, size: int | None = None, dont_fragment: bool = False, timeout: int = 2) -> bool:
+    """Real ICMP echo from inside `netns` (iputils ping); True when a reply came back."""
+    cmd = ["ip", "netns", "exec", netns, "ping", "-n", "-q", "-c", str(count), "-W", str(timeout)]
+    if count > 1:
+        cmd += ["-i", "0.2"]
+    if size is not None:
+        cmd += ["-s", str(size)]
+    if dont_fragment:
+        cmd += ["-M", "do"]
+    proc = subprocess.run([*cmd, dst], capture_output=True, text=True)
+    return proc.returncode == 0

@@ -1,0 +1,91 @@
+"""The CLI without root: help, usage errors, exit codes, output shapes, start-up cost."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from kubenetctl.errors import EXIT_CODE_DOCS, ExitCode
+from tests.helpers import kn_inprocess as kn
+
+
+def one_error_line(result):
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and lines[0].startswith("kubenetctl: error: "), result
+    assert all(line.startswith("  hint: ") for line in lines[1:]), result
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_help_lists_every_primitive():
+    result = kn("--help")
+    assert result.code == 0
+    for group in ("ns", "veth", "bridge", "vlan", "vxlan", "addr", "route", "link", "fdb", "neigh", "sysctl"):
+        assert group in result.stdout
+
+
+def test_version():
+    assert kn("--version").stdout.startswith("kubenetctl ")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["veth", "add", "a" * 16, "--peer", "b"], "is 16 bytes, the kernel allows 15"),
+    (["veth", "add", "a", "--peer", "b", "--mtu", "20"], "--mtu: MTU 20 is out of range 68..65535"),
+    (["veth", "add", "a", "--peer", "b", "--peer-addr", "10.0.0.300/24"], "--peer-addr: '10.0.0.300/24' is not an address"),
+    (["veth", "add", "a", "--peer", "b", "--mac", "zz:zz"], "--mac: 'zz:zz' is not a MAC address"),
+    (["vlan", "add", "v", "--parent", "eth0", "--id", "4095"], "--id: VLAN id 4095 is out of range 1..4094"),
+    (["vxlan", "add", "vx", "--vni", "16777216"], "--vni: VNI 16777216 is out of range 1..16777215"),
+    (["vxlan", "add", "vx", "--vni", "1", "--port", "70000"], "--port: UDP port 70000 is out of range 1..65535"),
+    (["route", "add", "10.1.2.3/24", "--via", "10.0.0.1"], "DST: '10.1.2.3/24' has host bits set"),
+    (["vxlan", "peer", "add", "vx", "--remote", "10.0.0.2", "--mac", "aa:bb:cc:dd:ee:01"], "--mac and --pod-cidr go together"),
+    (["veth", "add", "a", "--peer", "a"], "both ends are named a in the same namespace"),
+    (["veth", "add", "a"], "Missing option '--peer'"),
+    (["vxlan", "add", "vx", "--vni", "abc"], "Invalid value for '--vni'"),
+])
+def test_bad_input_is_one_line_exit_2(args, needle):
+    result = kn(*args)
+    assert result.code == ExitCode.USAGE, result
+    assert needle in one_error_line(result)
+    assert result.stdout == ""
+
+
+def test_not_root_is_refused_before_touching_anything(monkeypatch):
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    result = kn("ns", "add", "x")
+    assert result.code == ExitCode.PERMISSION
+    assert "ns add needs root" in one_error_line(result)
+
+
+def test_exit_codes_are_documented_in_help():
+    text = kn("--help").stdout
+    for code in EXIT_CODE_DOCS:
+        assert f"{int(code)} {code.name.lower()}" in text
+
+
+def test_list_json_envelope(tmp_path, monkeypatch):
+    monkeypatch.setattr("kubenetctl.netlink.nsfs.NETNS_RUN_DIR", str(tmp_path))
+    result = kn("-o", "json", "ns", "list")
+    assert result.code == 0
+    assert json.loads(result.stdout) == {"apiVersion": "kubenetctl/v1", "kind": "NamespaceList", "items": []}
+
+
+def _imports_after(args: list[str]) -> set[str]:
+    code = (
+        "import sys\n"
+        "from kubenetctl.cli.main import app\n"
+        "import typer\n"
+        "try:\n"
+        f"    typer.main.get_command(app).main(args={args!r}, prog_name='kubenetctl', standalone_mode=False)\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "sys.stderr.write(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in ('pyroute2', 'yaml'))))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    return set(proc.stderr.split())
+
+
+@pytest.mark.parametrize("args", [["--help"], ["ns", "list"], ["veth", "add", "--help"], ["completion", "bash"]])
+def test_startup_paths_do_not_import_pyroute2(args):
+    loaded = _imports_after(args)
+    assert not any(m.startswith("pyroute2") for m in loaded), loaded
