@@ -148,6 +148,9 @@ class Executor:
                 self.backend.run(inverse, self.owner)
             except (KubenetError, OSError) as exc:  # keep undoing the rest
                 log.warning("rollback: could not %s: %s", inverse.describe(), exc)
+                continue
+            if self.on_done is not None:  # a journal sees the undo as well
+                self.on_done(inverse)
 
     @staticmethod
     def inverse(op: Op) -> Op | None:

@@ -224,9 +224,35 @@ class Sysctl(_Base):
         return _ns_dep(self.netns)
 
 
-Resource = Union[Netns, Link, Address, Route, Neighbor, Fdb, Sysctl]
+@dataclass(frozen=True)
+class Masquerade(_Base):
+    """Source NAT of `src` to the address of the outgoing interface (nftables, in `netns`)."""
+
+    TYPE: ClassVar[str] = "masquerade"
+    netns: str | None
+    src: str  # network form
+    exclude: str | None = None  # destinations left alone (the cluster's own network)
+    out: str | None = None  # only traffic leaving through this interface
+
+    @property
+    def key(self) -> tuple:
+        return ("masquerade", self.netns, self.src)
+
+    def describe(self) -> str:
+        text = f"masquerade {self.src}"
+        if self.exclude:
+            text += f" except to {self.exclude}"
+        if self.out:
+            text += f" out {self.out}"
+        return text + f" ({where(self.netns)})"
+
+    def deps(self) -> tuple[tuple, ...]:
+        return (*_ns_dep(self.netns), *((("link", self.netns, self.out),) if self.out else ()))
+
+
+Resource = Union[Netns, Link, Address, Route, Neighbor, Fdb, Sysctl, Masquerade]
 RESOURCE_TYPES: dict[str, type] = {
-    cls.TYPE: cls for cls in (Netns, Link, Address, Route, Neighbor, Fdb, Sysctl)
+    cls.TYPE: cls for cls in (Netns, Link, Address, Route, Neighbor, Fdb, Sysctl, Masquerade)
 }
 
 

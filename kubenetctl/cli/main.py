@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from kubenetctl import __version__
-from kubenetctl.cli import addr, bridge, link, neigh, ns, route, sysctl, veth, vlan, vxlan
+from kubenetctl.cli import addr, bridge, lab, link, neigh, ns, recipe, route, sysctl, veth, vlan, vxlan
 from kubenetctl.cli.common import G
 from kubenetctl.errors import EXIT_CODE_DOCS, ExitCode, KubenetError
 from kubenetctl.ownership import CLI_OWNER
@@ -92,6 +92,8 @@ def main_options(
     logging.basicConfig(level=level, format=f"{PROG}: %(message)s", stream=sys.stderr, force=True)
 
 
+lab.register(app)
+app.add_typer(recipe.app, name="recipe", rich_help_panel=lab.PANEL)
 app.add_typer(ns.app, name="ns")
 app.add_typer(veth.app, name="veth")
 app.add_typer(bridge.app, name="bridge")

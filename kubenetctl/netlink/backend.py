@@ -21,20 +21,26 @@ from kubenetctl.netlink.observe import NUD_PERMANENT, RTNH_F_ONLINK, observe
 from kubenetctl.netlink.session import Sessions
 from kubenetctl.ownership import RTPROT_KUBENETCTL, marker
 from kubenetctl.plan.ops import CREATE, DELETE, REPLACE, Op
-from kubenetctl.resources import Address, Fdb, Link, Neighbor, Netns, Resource, Route, Sysctl, where
+from kubenetctl.resources import Address, Fdb, Link, Masquerade, Neighbor, Netns, Resource, Route, Sysctl, where
 from kubenetctl.snapshot import Snapshot
 
 GONE = (errno.ENODEV, errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL)
+LOOPBACK_IFINDEX = 1  # the kernel gives every namespace's lo this index
 
 
 def _types_for(res: Resource) -> frozenset[str]:
-    return frozenset({"link", res.TYPE}) if res.TYPE in ("address", "route", "neighbor", "fdb") else frozenset({"link"})
+    if res.TYPE in ("address", "route", "neighbor", "fdb", "masquerade"):
+        return frozenset({"link", res.TYPE})
+    return frozenset({"link"})
 
 
 class NetlinkBackend:
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
         self.owner = ""
+        # ifindex by (netns, name), learned from lookups within this run; forgotten when
+        # kubenetctl deletes the link or its namespace (no repeated lookups of a bridge)
+        self._indexes: dict[tuple[str | None, str], int] = {}
 
     def netns_exists(self, name: str) -> bool:
         return nsfs.exists(name)
@@ -73,10 +79,20 @@ class NetlinkBackend:
         handler(op)
 
     def _index(self, netns: str | None, name: str) -> int:
+        cached = self._indexes.get((netns, name))
+        if cached is not None:
+            return cached
         found = self.sessions.get(netns).link_lookup(ifname=name)
         if not found:
             raise NotFound(f"link {name} does not exist in the {'netns ' + netns if netns else 'host netns'}")
+        self._indexes[(netns, name)] = found[0]
         return found[0]
+
+    def _forget_index(self, netns: str | None, name: str | None = None) -> None:
+        if name is not None:
+            self._indexes.pop((netns, name), None)
+        else:
+            self._indexes = {k: v for k, v in self._indexes.items() if k[0] != netns}
 
     # netns ----------------------------------------------------------------------------
     def _create_netns(self, op: Op) -> None:
@@ -84,14 +100,23 @@ class NetlinkBackend:
 
         res = op.resource
         assert isinstance(res, Netns)
-        namespaces.create(res.name)
-        lo = self._index(res.name, "lo")
-        self.sessions.get(res.name).link("set", index=lo, state="up", ifalias=marker(self.owner))
+
+        def prepare() -> None:  # inside the new namespace, before it has a name
+            ipr = self.sessions.open_here(res.name)
+            ipr.link("set", index=LOOPBACK_IFINDEX, state="up", ifalias=marker(self.owner))
+
+        self._forget_index(res.name)
+        try:
+            namespaces.create(res.name, prepare)
+        except BaseException:
+            self.sessions.forget(res.name)
+            raise
 
     def _delete_netns(self, op: Op) -> None:
         from kubenetctl.netlink import namespaces
 
         self.sessions.forget(op.resource.name)  # type: ignore[union-attr]
+        self._forget_index(op.resource.name)  # type: ignore[union-attr]
         namespaces.remove(op.resource.name)  # type: ignore[union-attr]
 
     # links ----------------------------------------------------------------------------
@@ -103,6 +128,10 @@ class NetlinkBackend:
             spec["mtu"] = res.mtu
         if res.mac is not None:
             spec["address"] = res.mac
+        if res.master:  # applied by the kernel at creation, in the namespace the link ends up in
+            spec["master"] = self._index(res.netns, res.master)
+        if res.up:
+            spec["state"] = "up"
         create_in = res.netns
         fds: list[int] = []
         try:
@@ -135,7 +164,7 @@ class NetlinkBackend:
         finally:
             for fd in fds:
                 os.close(fd)
-        self._settle_link(res)
+        self._settle_link(res, at_creation=True)
         if res.kind == "veth" and op.peer is not None:
             self._settle_link(op.peer)
         elif res.kind == "veth":
@@ -147,15 +176,16 @@ class NetlinkBackend:
             fds.append(fd)
         return fd
 
-    def _settle_link(self, res: Link) -> None:
-        """Mark a new link as ours and set what cannot be given at creation."""
-        index = self._index(res.netns, res.name)
+    def _settle_link(self, res: Link, at_creation: bool = False) -> None:
+        """Mark a new link as ours (the kernel takes no alias at creation) and set what
+        was not given at creation (master and up of a veth's peer). One message, by name."""
         fields: dict[str, Any] = {"ifalias": marker(self.owner)}
-        if res.master:
-            fields["master"] = self._index(res.netns, res.master)
-        if res.up:
-            fields["state"] = "up"
-        self.sessions.get(res.netns).link("set", index=index, **fields)
+        if not at_creation:
+            if res.master:
+                fields["master"] = self._index(res.netns, res.master)
+            if res.up:
+                fields["state"] = "up"
+        self.sessions.get(res.netns).link("set", ifname=res.name, **fields)
 
     def _update_link(self, op: Op) -> None:
         res = op.resource
@@ -186,9 +216,10 @@ class NetlinkBackend:
     def _delete_link(self, op: Op) -> None:
         res = op.resource
         assert isinstance(res, Link)
-        found = self.sessions.get(res.netns).link_lookup(ifname=res.name)
-        if found:
-            self.sessions.get(res.netns).link("del", index=found[0])
+        self._forget_index(res.netns, res.name)
+        if res.kind == "veth" and res.peer:
+            self._forget_index(res.peer_netns, res.peer)
+        self.sessions.get(res.netns).link("del", ifname=res.name)  # ENODEV: already gone, fine
 
     # addresses --------------------------------------------------------------------------
     def _addr_args(self, res: Address) -> dict[str, Any]:
@@ -291,3 +322,22 @@ class NetlinkBackend:
 
     def _delete_sysctl(self, op: Op) -> None:
         """A sysctl is never deleted; the journal restores the value it had before."""
+
+    # masquerade (nftables) ----------------------------------------------------------------
+    def _create_masquerade(self, op: Op) -> None:
+        from kubenetctl.netlink import nat
+
+        assert isinstance(op.resource, Masquerade)
+        nat.create(op.resource)
+
+    def _update_masquerade(self, op: Op) -> None:
+        from kubenetctl.netlink import nat
+
+        assert isinstance(op.resource, Masquerade)
+        nat.replace(op.resource)
+
+    def _delete_masquerade(self, op: Op) -> None:
+        from kubenetctl.netlink import nat
+
+        assert isinstance(op.resource, Masquerade)
+        nat.delete(op.resource)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+from typing import Callable, Optional
 
 from pyroute2 import netns as pr_netns
 
@@ -15,13 +16,18 @@ from kubenetctl.errors import Conflict, PermissionDenied
 from kubenetctl.netlink import nsfs
 
 
-def create(name: str) -> None:
+def create(name: str, prepare: Optional[Callable[[], None]] = None) -> None:
+    """Make namespace `name`. `prepare` runs inside the new namespace before it is given
+    its name (bind-mounted): a namespace is never visible unprepared (unmarked), and if
+    this process dies before the name is given, the kernel frees it with nothing left."""
     if nsfs.exists(name):
         raise Conflict(f"netns {name} already exists")
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         nsfs.unshare(nsfs.CLONE_NEWNET)
         try:
+            if prepare is not None:
+                prepare()
             pr_netns.attach(name, "thread-self")
         except OSError as exc:
             _cleanup_mountpoint(name)

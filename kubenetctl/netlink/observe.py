@@ -136,6 +136,10 @@ def observe(
             _add_neighbors(snap, ipr, ns, idx)
         if "fdb" in types:
             _add_fdb(snap, ipr, ns, idx, {r.index for r in links if r.kind == "vxlan"})
+        if "masquerade" in types:
+            from kubenetctl.netlink import nat
+
+            nat.observe(snap, ns)
     for sc in sysctls:
         if sc.netns is None or sc.netns in raw:
             try:
@@ -267,3 +271,10 @@ def _add_fdb(snap: Snapshot, ipr: Any, ns: str | None, idx: dict[int, str], vxla
         link = idx[msg["ifindex"]]
         owner = snap.owner(("link", ns, link))
         snap.add(Fdb(ns, link, msg.get_attr("NDA_LLADDR"), msg.get_attr("NDA_DST")), owner)
+
+
+def namespace_owner(sessions: Sessions, name: str) -> str | None:
+    """The owner marked on a namespace (its loopback's alias), without dumping it: one
+    request, for when only ownership matters (destroy deletes the whole namespace)."""
+    msg = sessions.get(name).link("get", index=1)[0]
+    return owner_of(msg.get_attr("IFLA_IFALIAS"))

@@ -41,6 +41,16 @@ class Sessions:
             with nsfs.entered(netns):
                 sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
             ipr = IPRoute(fileno=sock.detach(), use_event_loop=self._loop)
+        return self._keep(netns, ipr)
+
+    def open_here(self, netns: str) -> IPRoute:
+        """A session for the namespace this thread is in now, kept under `netns`
+        (used while a new namespace is being made, before it has its name)."""
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
+        self.forget(netns)
+        return self._keep(netns, IPRoute(fileno=sock.detach(), use_event_loop=self._loop))
+
+    def _keep(self, netns: str | None, ipr: IPRoute) -> IPRoute:
         self._open[netns] = ipr
         while len(self._open) > self._max_open:
             _, old = self._open.popitem(last=False)

@@ -12,7 +12,7 @@ from typing import Any
 
 from kubenetctl.errors import Conflict
 from kubenetctl.ownership import PROTO_OWNER
-from kubenetctl.resources import MUTABLE_LINK_FIELDS, Link, Neighbor, Resource, Route, Sysctl, where
+from kubenetctl.resources import MUTABLE_LINK_FIELDS, Link, Masquerade, Neighbor, Resource, Route, Sysctl, where
 
 CREATE, UPDATE, REPLACE, DELETE = "create", "update", "replace", "delete"
 
@@ -126,7 +126,7 @@ def decide(
             )
         changes = link_changes(desired, observed)
         return Op(UPDATE, desired, observed, changes) if changes else None
-    if isinstance(desired, (Route, Neighbor, Sysctl)):
+    if isinstance(desired, (Route, Neighbor, Sysctl, Masquerade)):
         changes = _field_changes(desired, observed)
         if not changes:
             return None

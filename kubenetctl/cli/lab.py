@@ -1,0 +1,294 @@
+"""The main job: apply, plan, validate, check and destroy labs from recipes; list labs.
+
+The daily verbs are top-level (kubenetctl apply FILE, like kubectl and terraform);
+reading the recorded labs is the `lab` group (lab list, lab show). Recipes, state and
+the netlink layer are imported inside the commands, so `--help` and completion stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from kubenetctl.cli.common import G, list_output, require_root
+from kubenetctl.errors import CheckFailed, KubenetError
+from kubenetctl.views.output import document, emit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kubenetctl.recipe import RecipeInvalid
+    from kubenetctl.state.store import Store
+
+PANEL = "Labs (recipes)"
+app = typer.Typer(help="Recorded labs: list them, show one.", no_args_is_help=True)
+
+FileArg = Annotated[str, typer.Argument(help="Recipe file (YAML, kind: Lab).", metavar="FILE", show_default=False)]
+LabArg = Annotated[str, typer.Argument(help="Lab name (see 'kubenetctl lab list').", metavar="LAB", show_default=False)]
+NodeOpt = Annotated[Optional[str], typer.Option(
+    "--node", help="Only this node's part, onto this host (one apply per host builds a multi-host lab).")]
+StateDirOpt = Annotated[Optional[str], typer.Option(
+    "--state-dir", envvar="KUBENETCTL_STATE_DIR", show_envvar=True, help="Where labs are recorded [default: /var/lib/kubenetctl].")]
+ProgressOpt = Annotated[Optional[bool], typer.Option(
+    "--progress/--no-progress", help="Progress bar on stderr [default: when stderr is a terminal].", show_default=False)]
+
+
+def _store(state_dir: Optional[str]) -> "Store":
+    from kubenetctl.state.store import Store
+
+    return Store(state_dir)
+
+
+def _print_problems(exc: "RecipeInvalid") -> None:
+    for problem in exc.problems:
+        sys.stderr.write(f"kubenetctl: error: {problem.text(exc.source)}\n")
+        if problem.hint:
+            sys.stderr.write(f"  hint: {problem.hint}\n")
+
+
+def _analyse(file: str, node: Optional[str]) -> tuple[Any, Any]:
+    """(document, topology) of a valid recipe; every problem on stderr and exit 2 otherwise."""
+    from kubenetctl.recipe import RecipeInvalid, analyse, load
+
+    doc = load(file)
+    topo, problems = analyse(doc, node=node)
+    if topo is None:
+        exc = RecipeInvalid(doc.source, problems)
+        _print_problems(exc)
+        raise exc
+    return doc, topo
+
+
+def _compile(doc: Any, topo: Any, node: Optional[str], previous: Optional[dict[str, str]]) -> Any:
+    from kubenetctl.recipe import RecipeInvalid, located
+    from kubenetctl.recipe.compile import compile_topology
+
+    compiled, problems = compile_topology(topo, node, previous)
+    if problems:
+        exc = RecipeInvalid(doc.source, located(doc, problems))
+        _print_problems(exc)
+        raise exc
+    return compiled
+
+
+def _progress_enabled(flag: Optional[bool]) -> bool:
+    return sys.stderr.isatty() if flag is None else flag
+
+
+def _ops(ops: list[Any]) -> list[dict[str, Any]]:
+    return [op.to_dict() for op in ops]
+
+
+# -- validate ------------------------------------------------------------------------------
+def validate(file: FileArg, node: NodeOpt = None) -> None:
+    """Check a recipe: every problem at once, with file:line:column, field path and a hint."""
+    from kubenetctl.recipe import RecipeInvalid, compile_document, load
+
+    doc = load(file)
+    compiled, problems = compile_document(doc, node=node)
+    items = [p.to_dict(doc.source) for p in problems]
+    info: dict[str, Any] = {"file": doc.source, "valid": compiled is not None}
+    if compiled is not None:
+        info.update(lab=compiled.lab, nodes=len(compiled.nodes), pods=len(compiled.pods), resources=len(compiled.resources),
+                    expectations=len(compiled.expect))
+
+    def human(_: dict[str, Any]) -> Any:
+        if compiled is None:
+            return None
+        return (f"{doc.source}: valid: lab {compiled.lab}, {info['nodes']} nodes, {info['pods']} pods, "
+                f"{info['resources']} kernel objects, {info['expectations']} expectations")
+
+    if compiled is None:
+        exc = RecipeInvalid(doc.source, problems)
+        _print_problems(exc)
+        if G.output.value != "table":
+            emit(document("ValidationResult", items, **info), G.output)
+        raise exc
+    emit(document("ValidationResult", items, **info), G.output, human)
+
+
+# -- plan ----------------------------------------------------------------------------------
+def plan(file: FileArg, node: NodeOpt = None, state_dir: StateDirOpt = None) -> None:
+    """What apply would do, in order (no root needed; as root, only the difference with the kernel)."""
+    doc, topo = _analyse(file, node)
+    store = _store(state_dir)
+    root = os.geteuid() == 0
+    state = _read_state(store, topo.lab) if root else None
+    compiled = _compile(doc, topo, node, state.allocations if state else None)
+    if root:
+        from kubenetctl.lab.engine import Engine
+        from kubenetctl.netlink.session import Sessions
+
+        with Sessions() as sessions:
+            lab_plan = Engine(store, sessions).plan(compiled, state)
+    else:
+        from kubenetctl.lab.plan import apply_plan
+        from kubenetctl.snapshot import Snapshot
+
+        lab_plan = apply_plan(compiled.resources, compiled.adopt, Snapshot(), compiled.owner, None)
+    summary = lab_plan.summary()
+
+    def human(_: dict[str, Any]) -> Any:
+        from kubenetctl.views.lab import plan_view
+
+        return plan_view(compiled.lab, lab_plan.ops, summary, root, lab_plan.foreign)
+
+    emit(document("Plan", _ops(lab_plan.ops), lab=compiled.lab, node=node, observed=root, summary=summary,
+                  leftAlone=[r.to_dict() for r in lab_plan.foreign]), G.output, human)
+
+
+def _read_state(store: "Store", lab: str) -> Any:
+    try:
+        return store.read(lab)
+    except PermissionError:
+        return None
+
+
+# -- apply ---------------------------------------------------------------------------------
+def apply(file: FileArg, node: NodeOpt = None, state_dir: StateDirOpt = None, progress: ProgressOpt = None) -> None:
+    """Build or reconcile a lab: create what is missing, repair drift, remove what the recipe dropped."""
+    doc, topo = _analyse(file, node)
+    require_root("apply")
+    from kubenetctl.lab.engine import Engine
+    from kubenetctl.netlink.session import Sessions
+    from kubenetctl.views.lab import applied_view, progress_bar
+
+    store = _store(state_dir)
+    with store.lock(topo.lab, create=True):
+        state = store.read(topo.lab)
+        compiled = _compile(doc, topo, node, state.allocations if state else None)
+        with Sessions() as sessions, progress_bar(f"apply {topo.lab}", _progress_enabled(progress)) as bar:
+            outcome = Engine(store, sessions).apply(compiled, file, doc.text, state, bar)
+    if outcome.error is not None:
+        err = outcome.error
+        undone = f"undid the {len(outcome.undone)} changes it had made" if outcome.undone else "it had changed nothing"
+        raise type(err)(f"{err.message} (apply stopped; {undone})", hint=err.hint, where=err.where)
+    plan_ = outcome.plan
+    assert plan_ is not None
+    summary = plan_.summary()
+
+    def human(_: dict[str, Any]) -> Any:
+        return applied_view(compiled.lab, outcome.ops, summary, outcome.elapsed, plan_.adopt)
+
+    emit(document("ApplyResult", _ops(outcome.ops), lab=compiled.lab, node=node, summary=summary,
+                  adopted=[r.to_dict() for r in plan_.adopt], elapsedSeconds=round(outcome.elapsed, 3)), G.output, human)
+
+
+# -- destroy -------------------------------------------------------------------------------
+def destroy(lab: LabArg, state_dir: StateDirOpt = None, progress: ProgressOpt = None) -> None:
+    """Remove everything the lab created, from its recorded state (no recipe file needed)."""
+    require_root("destroy")
+    from kubenetctl.lab.engine import Engine
+    from kubenetctl.netlink.session import Sessions
+    from kubenetctl.views.lab import destroyed_view, progress_bar
+
+    store = _store(state_dir)
+    with store.lock(lab):
+        state = store.read(lab)
+        if state is None:
+            store.remove(lab)  # an empty directory left by hand or an old crash
+            raise store.missing(lab)
+        with Sessions() as sessions, progress_bar(f"destroy {lab}", _progress_enabled(progress)) as bar:
+            outcome = Engine(store, sessions).destroy(state, bar)
+    plan_ = outcome.plan
+    assert plan_ is not None
+    if outcome.error is not None:
+        raise type(outcome.error)(f"destroy of lab {lab} incomplete: {outcome.error.message}",
+                                  hint="the lab is still recorded: fix the cause and run destroy again")
+
+    def human(_: dict[str, Any]) -> Any:
+        return destroyed_view(lab, outcome.ops, outcome.elapsed, plan_.foreign)
+
+    emit(document("DestroyResult", _ops(outcome.ops), lab=lab, leftInPlace=[r.to_dict() for r in plan_.foreign],
+                  elapsedSeconds=round(outcome.elapsed, 3)), G.output, human)
+
+
+# -- check ---------------------------------------------------------------------------------
+def check(
+    lab: LabArg,
+    all_pairs: Annotated[bool, typer.Option("--all", help="Also ping every pod from every pod (pingall).")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for replies.", min=0.1, max=60)] = 1.0,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Ping between pods and compare with the recipe's expectations (exit 7 when one fails)."""
+    require_root("check")
+    from kubenetctl.lab import check as checking
+    from kubenetctl.views.lab import check_view
+
+    state = _store(state_dir).read(lab)
+    if state is None:
+        raise _store(state_dir).missing(lab)
+    rows = checking.run(checking.rows_for(state, all_pairs), timeout=timeout)
+    summary = checking.summary(rows)
+    emit(document("CheckResult", [r.to_dict() for r in rows], lab=lab, summary=summary), G.output,
+         lambda _: check_view(lab, rows, summary))
+    if summary["fail"]:
+        failed = [r for r in rows if r.status == "fail"]
+        first = failed[0]
+        raise CheckFailed(
+            f"lab {lab}: {len(failed)} of {summary['pass'] + summary['fail']} expectations failed "
+            f"(first: {first.src} -> {first.dst} {first.address} should {'' if first.expected else 'not '}reach)",
+        )
+
+
+# -- lab list / show -----------------------------------------------------------------------
+@app.command("list")
+def list_(state_dir: StateDirOpt = None) -> None:
+    """Labs recorded on this machine, with their state (reads files only: no root needed to list your own)."""
+    store = _store(state_dir)
+    rows = []
+    for name in store.names():
+        try:
+            state = store.read(name)
+        except KubenetError as exc:
+            rows.append({"name": name, "status": "unreadable", "error": exc.message})
+            continue
+        except PermissionError:
+            rows.append({"name": name, "status": "unreadable", "error": "permission denied"})
+            continue
+        if state is None:
+            continue
+        rows.append({
+            "name": name, "status": state.status, "node": state.node, "pods": len(state.pods),
+            "objects": len(state.created), "adopted": len(state.adopted), "expectations": len(state.expect),
+            "recipe": state.recipe.get("path"), "updated": state.updated,
+        })
+    list_output("LabList", ["NAME", "STATUS", "NODE", "PODS", "OBJECTS", "RECIPE", "UPDATED"], rows,
+                ["name", "status", "node", "pods", "objects", "recipe", "updated"])
+
+
+@app.command("show")
+def show(lab: LabArg, state_dir: StateDirOpt = None) -> None:
+    """One lab's record: its pods and addresses, what it created and adopted."""
+    store = _store(state_dir)
+    state = store.read(lab)
+    if state is None:
+        raise store.missing(lab)
+
+    def human(_: dict[str, Any]) -> Any:
+        from rich.console import Group
+        from rich.text import Text
+
+        from kubenetctl.views.output import table
+
+        pods = table(["POD", "NODE", "NETNS", "ADDRESSES"], [
+            [p["name"], p.get("node") or "-", p.get("netns") or "(host)",
+             ", ".join(f"{n}={a}" for n, a in p["addresses"].items())] for p in state.pods
+        ])
+        by_type: dict[str, int] = {}
+        for d in state.created.values():
+            by_type[d["type"]] = by_type.get(d["type"], 0) + 1
+        made = ", ".join(f"{n} {t}" for t, n in sorted(by_type.items())) or "nothing"
+        head = Text(f"lab {state.lab} ({state.status}{', node ' + state.node if state.node else ''}), recipe "
+                    f"{state.recipe.get('path', '?')}, updated {state.updated}\ncreated: {made}; adopted: {len(state.adopted)}\n")
+        return Group(head, pods)
+
+    emit(document("Lab", None, **state.to_dict()), G.output, human)
+
+
+def register(root: typer.Typer) -> None:
+    """The top-level verbs of the main job, shown first in `kubenetctl --help`."""
+    for name, fn in (("apply", apply), ("plan", plan), ("validate", validate), ("check", check), ("destroy", destroy)):
+        root.command(name, rich_help_panel=PANEL)(fn)
+    root.add_typer(app, name="lab", rich_help_panel=PANEL)

@@ -1,0 +1,1 @@
+"""Labs: a compiled recipe applied to the kernel, recorded, checked and destroyed."""

@@ -1,0 +1,85 @@
+"""A lab's plan: what apply does to reach the recipe, what destroy removes (pure).
+
+    apply   = delete what the lab created that the recipe no longer wants
+              + plan_apply(desired, observed) (create, update, replace what drifted)
+    destroy = delete what the lab created and still owns + put changed sysctls back
+
+"Owns" is checked against the kernel, never assumed from the state: a namespace or link
+must carry this lab's marker, an address/route/neighbour/masquerade kubenetctl's protocol
+mark (or sit on a link the lab owns), an FDB entry a device the lab owns. An object with a
+colliding name that someone else made is left alone and reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from kubenetctl.ownership import PROTO_OWNER
+from kubenetctl.plan.diff import plan_apply, plan_delete
+from kubenetctl.plan.ops import CREATE, DELETE, REPLACE, UPDATE, Op
+from kubenetctl.resources import Netns, Resource, Sysctl, from_dict
+from kubenetctl.snapshot import Snapshot
+from kubenetctl.state.journal import LabState
+
+
+def owned_by(res: Resource, snap: Snapshot, owner: str) -> bool:
+    """Does the kernel's object under res.key carry `owner`'s (or kubenetctl's protocol) mark?"""
+    mark = snap.owner(res.key)
+    if res.TYPE in ("netns", "link", "fdb"):
+        return mark == owner
+    if mark in (owner, PROTO_OWNER):
+        return True
+    on = getattr(res, "link", None) or getattr(res, "dev", None)
+    return on is not None and snap.owner(("link", res.netns, on)) == owner  # type: ignore[union-attr]
+
+
+@dataclass
+class LabPlan:
+    ops: list[Op] = field(default_factory=list)
+    foreign: list[Resource] = field(default_factory=list)  # recorded as the lab's, now someone else's: left alone
+    adopt: list[Resource] = field(default_factory=list)  # existing objects the lab takes into use
+
+    def summary(self) -> dict[str, int]:
+        out = {CREATE: 0, UPDATE: 0, REPLACE: 0, DELETE: 0}
+        for op in self.ops:
+            out[op.action] += 1
+        return out
+
+
+def _removals(targets: Iterable[Resource], snap: Snapshot, owner: str) -> tuple[list[Resource], list[Resource]]:
+    mine, foreign = [], []
+    for res in targets:
+        if res.TYPE == "sysctl" or res.key not in snap:
+            continue
+        (mine if owned_by(res, snap, owner) else foreign).append(res)
+    return mine, foreign
+
+
+def apply_plan(desired: Sequence[Resource], adopt: set[tuple], snap: Snapshot, owner: str, state: LabState | None) -> LabPlan:
+    wanted = {r.key for r in desired}
+    recorded = state.created_resources() if state is not None else []
+    adopted_before = state.adopted_keys() if state is not None else set()
+    mine, foreign = _removals((r for r in recorded if r.key not in wanted), snap, owner)
+    plan = LabPlan(foreign=foreign)
+    plan.ops.extend(plan_delete(mine, snap))
+    adopt_keys = (adopt | adopted_before) & wanted
+    plan.ops.extend(plan_apply(desired, snap, owner, adopt=adopt_keys, allow_replace=True))
+    plan.adopt = [r for r in desired if r.key in adopt_keys and r.key in snap and not owned_by(r, snap, owner)]
+    return plan
+
+
+def destroy_plan(state: LabState, snap: Snapshot) -> LabPlan:
+    mine, foreign = _removals(state.created_resources(), snap, state.owner)
+    plan = LabPlan(foreign=foreign)
+    plan.ops.extend(plan_delete(mine, snap))
+    gone_ns = {r.name for r in mine if isinstance(r, Netns)}
+    for before in state.restore.values():
+        res = from_dict(before)
+        assert isinstance(res, Sysctl)
+        if res.netns in gone_ns or res.netns not in snap.scope:
+            continue  # its namespace goes (or went) with the lab
+        now = snap.get(res.key)
+        if now is not None and now != res:
+            plan.ops.append(Op(UPDATE, res, before=now))
+    return plan

@@ -1,0 +1,127 @@
+"""What a lab owns, and the journal that keeps it true across crashes (pure folding).
+
+A lab's state lists the objects it created (destroy deletes these), the objects it adopted
+(never deleted), the sysctl values it changed (destroy puts them back), its address
+allocations, and what `check` needs (pods, expectations).
+
+While apply runs, every operation is journalled twice: an "intent" line before the
+kernel is asked and a "done" line after. If the process is killed (-9) in between, the
+intent is enough: the object may exist, so destroy will look for it (and delete it only
+if it carries this lab's marker). When apply ends, the journal is folded into the state
+and removed. `fold` is that folding, used both at the end of apply and by destroy and
+lab list when they find a journal left by a crash.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable
+
+from kubenetctl.resources import Resource, from_dict
+
+STATE_KIND = "LabState"
+
+
+def key_id(key: tuple) -> str:
+    return json.dumps(list(key))
+
+
+@dataclass
+class LabState:
+    lab: str
+    owner: str
+    node: str | None = None
+    status: str = "new"  # applying, ready, failed (rolled back), destroying
+    recipe: dict[str, Any] = field(default_factory=dict)  # path and sha256 of the last applied file
+    created: dict[str, dict[str, Any]] = field(default_factory=dict)  # key id -> resource dict
+    adopted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    restore: dict[str, dict[str, Any]] = field(default_factory=dict)  # sysctl key id -> value before the lab
+    allocations: dict[str, str] = field(default_factory=dict)
+    pods: list[dict[str, Any]] = field(default_factory=list)
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    expect: list[dict[str, Any]] = field(default_factory=list)
+    updated: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"apiVersion": "kubenetctl/v1", "kind": STATE_KIND, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LabState":
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**fields)
+
+    def created_resources(self) -> list[Resource]:
+        return [from_dict(d) for d in self.created.values()]
+
+    def adopted_keys(self) -> set[tuple]:
+        return {tuple(json.loads(k)) for k in self.adopted}
+
+    def managed_keys(self) -> set[tuple]:
+        return {tuple(json.loads(k)) for k in (*self.created, *self.adopted)}
+
+
+def record(event: str, seq: int, op: Any = None, resource: Resource | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"seq": seq, "event": event}
+    if op is not None:
+        out["op"] = {
+            "action": op.action,
+            "resource": op.resource.to_dict(),
+            **({"peer": op.peer.to_dict()} if op.peer is not None else {}),
+            **({"before": op.before.to_dict()} if op.before is not None else {}),
+        }
+    if resource is not None:
+        out["resource"] = resource.to_dict()
+    return out
+
+
+def _drop_inside(state: LabState, res: dict[str, Any]) -> None:
+    """Forget what went with a deleted namespace or link."""
+    if res["type"] == "netns":
+        gone = lambda d: d.get("netns") == res["name"] and d["type"] != "netns"  # noqa: E731
+    elif res["type"] == "link":
+        ns, name = res.get("netns"), res["name"]
+        peer = (res.get("peer_netns"), res.get("peer"))
+
+        def gone(d: dict[str, Any]) -> bool:
+            if d["type"] == "link":
+                return res.get("kind") == "veth" and (d.get("netns"), d["name"]) == peer
+            on = d.get("link") or d.get("dev")
+            return d["type"] != "netns" and d.get("netns") == ns and on == name
+    else:
+        return
+    for book in (state.created, state.restore):
+        for kid in [k for k, d in book.items() if gone(d)]:
+            del book[kid]
+
+
+def fold(state: LabState, records: Iterable[dict[str, Any]]) -> LabState:
+    """Apply journal records to a state (in place) and return it."""
+    for rec in records:
+        event = rec.get("event")
+        if event == "adopt":
+            res = rec["resource"]
+            state.adopted[key_id(from_dict(res).key)] = res
+            continue
+        op = rec.get("op")
+        if not op:
+            continue
+        res = op["resource"]
+        kid = key_id(from_dict(res).key)
+        action = op["action"]
+        if event == "intent" and action in ("create", "replace"):
+            for made in (res, op.get("peer")):
+                if made is not None and key_id(from_dict(made).key) not in state.adopted:
+                    state.created[key_id(from_dict(made).key)] = made
+        elif event == "intent" and action == "update" and res["type"] == "sysctl" and "before" in op:
+            if kid not in state.created:
+                state.restore.setdefault(kid, op["before"])
+        elif event == "done" and action == "delete":
+            state.created.pop(kid, None)
+            state.adopted.pop(kid, None)
+            _drop_inside(state, res)
+        elif event == "done" and action == "update" and res["type"] == "sysctl":
+            before = state.restore.get(kid)
+            if before is not None and before.get("value") == res.get("value"):
+                del state.restore[kid]  # put back as it was
+    return state
