@@ -37,7 +37,7 @@ _kubenetctl_node() {
   subs="" opts="" vals="" arg=""
   case "$1" in
     "")
-      subs='addr bridge completion fdb link neigh ns route sysctl veth vlan vxlan' opts='--output -o --verbose -v --version --help -h' vals='--output=choice:table,json,yaml -o=choice:table,json,yaml' arg='' ;;
+      subs='addr apply bridge check completion destroy fdb lab link neigh ns plan recipe route sysctl validate veth vlan vxlan' opts='--output -o --verbose -v --version --help -h' vals='--output=choice:table,json,yaml -o=choice:table,json,yaml' arg='' ;;
     "addr")
       subs='add del list' opts='--help -h' vals='' arg='' ;;
     "addr add")
@@ -46,6 +46,8 @@ _kubenetctl_node() {
       subs='' opts='--netns -n --force --help -h' vals='--netns=netns -n=netns' arg='' ;;
     "addr list")
       subs='' opts='--netns -n --all -A --help -h' vals='--netns=netns -n=netns' arg='' ;;
+    "apply")
+      subs='' opts='--node --state-dir --progress --no-progress --help -h' vals='--node=any --state-dir=file' arg='file' ;;
     "bridge")
       subs='add attach del detach list' opts='--help -h' vals='' arg='' ;;
     "bridge add")
@@ -58,8 +60,12 @@ _kubenetctl_node() {
       subs='' opts='--netns -n --help -h' vals='--netns=netns -n=netns' arg='' ;;
     "bridge list")
       subs='' opts='--netns -n --all -A --help -h' vals='--netns=netns -n=netns' arg='' ;;
+    "check")
+      subs='' opts='--all --timeout --state-dir --help -h' vals='--timeout=any --state-dir=file' arg='lab' ;;
     "completion")
       subs='' opts='--help -h' vals='' arg='' ;;
+    "destroy")
+      subs='' opts='--state-dir --progress --no-progress --help -h' vals='--state-dir=file' arg='lab' ;;
     "fdb")
       subs='add del list' opts='--help -h' vals='' arg='' ;;
     "fdb add")
@@ -68,6 +74,12 @@ _kubenetctl_node() {
       subs='' opts='--dst --netns -n --force --help -h' vals='--dst=any --netns=netns -n=netns' arg='' ;;
     "fdb list")
       subs='' opts='--netns -n --all -A --help -h' vals='--netns=netns -n=netns' arg='' ;;
+    "lab")
+      subs='list show' opts='--help -h' vals='' arg='' ;;
+    "lab list")
+      subs='' opts='--state-dir --help -h' vals='--state-dir=file' arg='' ;;
+    "lab show")
+      subs='' opts='--state-dir --help -h' vals='--state-dir=file' arg='lab' ;;
     "link")
       subs='del list set' opts='--help -h' vals='' arg='' ;;
     "link del")
@@ -94,6 +106,12 @@ _kubenetctl_node() {
       subs='' opts='--help -h' vals='' arg='netns' ;;
     "ns list")
       subs='' opts='--help -h' vals='' arg='' ;;
+    "plan")
+      subs='' opts='--node --state-dir --help -h' vals='--node=any --state-dir=file' arg='file' ;;
+    "recipe")
+      subs='schema' opts='--help -h' vals='' arg='' ;;
+    "recipe schema")
+      subs='' opts='--help -h' vals='' arg='' ;;
     "route")
       subs='add del list' opts='--help -h' vals='' arg='' ;;
     "route add")
@@ -108,6 +126,8 @@ _kubenetctl_node() {
       subs='' opts='--netns -n --help -h' vals='--netns=netns -n=netns' arg='' ;;
     "sysctl set")
       subs='' opts='--netns -n --help -h' vals='--netns=netns -n=netns' arg='' ;;
+    "validate")
+      subs='' opts='--node --help -h' vals='--node=any' arg='file' ;;
     "veth")
       subs='add del list' opts='--help -h' vals='' arg='' ;;
     "veth add")

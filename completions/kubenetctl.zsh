@@ -38,7 +38,7 @@ _kubenetctl_node() {
   subs=() opts=() vals=() arg=''
   case "$1" in
     "")
-      subs=('addr:Interface addresses' 'bridge:Linux bridges and their ports' 'completion:Print the shell completion script (also shipped in completions/)' 'fdb:FDB entries of VXLAN devices (MAC -> remote VTEP)' 'link:Links of any kind' 'neigh:Permanent neighbour (ARP/NDP) entries' 'ns:Network namespaces (the pods and nodes of a lab)' 'route:Routes' 'sysctl:Per-namespace sysctls (net.*)' 'veth:veth pairs (a pod'\''s cable to its node)' 'vlan:802.1Q VLAN sub-interfaces' 'vxlan:VXLAN devices and their remote peers') opts=('--output:Result format on stdout' '-o:Result format on stdout' '--verbose:More logs on stderr (-vv\: debug and tracebacks)' '-v:More logs on stderr (-vv\: debug and tracebacks)' '--version:Print the version' '--help:Show help and exit' '-h:Show help and exit') vals=('--output=choice:table json yaml' '-o=choice:table json yaml') arg='' ;;
+      subs=('addr:Interface addresses' 'apply:Build or reconcile a lab\: create what is missing, repair drift, remove what the recipe dropped' 'bridge:Linux bridges and their ports' 'check:Ping between pods and compare with the recipe'\''s expectations (exit 7 when one fails)' 'completion:Print the shell completion script (also shipped in completions/)' 'destroy:Remove everything the lab created, from its recorded state (no recipe file needed)' 'fdb:FDB entries of VXLAN devices (MAC -> remote VTEP)' 'lab:Recorded labs\: list them, show one' 'link:Links of any kind' 'neigh:Permanent neighbour (ARP/NDP) entries' 'ns:Network namespaces (the pods and nodes of a lab)' 'plan:What apply would do, in order (no root needed; as root, only the difference with the kernel)' 'recipe:The recipe format\: its JSON Schema for editors and CI' 'route:Routes' 'sysctl:Per-namespace sysctls (net.*)' 'validate:Check a recipe\: every problem at once, with file\:line\:column, field path and a hint' 'veth:veth pairs (a pod'\''s cable to its node)' 'vlan:802.1Q VLAN sub-interfaces' 'vxlan:VXLAN devices and their remote peers') opts=('--output:Result format on stdout' '-o:Result format on stdout' '--verbose:More logs on stderr (-vv\: debug and tracebacks)' '-v:More logs on stderr (-vv\: debug and tracebacks)' '--version:Print the version' '--help:Show help and exit' '-h:Show help and exit') vals=('--output=choice:table json yaml' '-o=choice:table json yaml') arg='' ;;
     "addr")
       subs=('add:Add an address to an interface. Already there\: unchanged' 'del:Remove an address. Already gone\: success' 'list:List addresses (IPv6 link-local ones left out)') opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
     "addr add")
@@ -47,6 +47,8 @@ _kubenetctl_node() {
       subs=() opts=('--netns:Network namespace to act in (default\: the one kubenetctl runs in)' '-n:Network namespace to act in (default\: the one kubenetctl runs in)' '--force:Delete even if kubenetctl did not create it' '--help:Show help and exit' '-h:Show help and exit') vals=('--netns=netns' '-n=netns') arg='' ;;
     "addr list")
       subs=() opts=('--netns:Network namespace to act in (default\: the one kubenetctl runs in)' '-n:Network namespace to act in (default\: the one kubenetctl runs in)' '--all:Every namespace' '-A:Every namespace' '--help:Show help and exit' '-h:Show help and exit') vals=('--netns=netns' '-n=netns') arg='' ;;
+    "apply")
+      subs=() opts=('--node:Only this node'\''s part, onto this host (one apply per host builds a multi-host lab)' '--state-dir:Where labs are recorded [default\: /var/lib/kubenetctl]' '--progress:Progress bar on stderr [default\: when stderr is a terminal]' '--no-progress:Progress bar on stderr [default\: when stderr is a terminal]' '--help:Show help and exit' '-h:Show help and exit') vals=('--node=any' '--state-dir=file') arg='file' ;;
     "bridge")
       subs=('add:Create a bridge, optionally with addresses (the pods'\'' gateway)' 'attach:Make a link a port of a bridge (both in the same namespace)' 'del:Delete a bridge (its ports stay, detached). Already gone\: success' 'detach:Take a port off its bridge' 'list:List bridges with their ports and addresses') opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
     "bridge add")
@@ -59,8 +61,12 @@ _kubenetctl_node() {
       subs=() opts=('--netns:Network namespace to act in (default\: the one kubenetctl runs in)' '-n:Network namespace to act in (default\: the one kubenetctl runs in)' '--help:Show help and exit' '-h:Show help and exit') vals=('--netns=netns' '-n=netns') arg='' ;;
     "bridge list")
       subs=() opts=('--netns:Network namespace to act in (default\: the one kubenetctl runs in)' '-n:Network namespace to act in (default\: the one kubenetctl runs in)' '--all:Every namespace' '-A:Every namespace' '--help:Show help and exit' '-h:Show help and exit') vals=('--netns=netns' '-n=netns') arg='' ;;
+    "check")
+      subs=() opts=('--all:Also ping every pod from every pod (pingall)' '--timeout:Seconds to wait for replies' '--state-dir:Where labs are recorded [default\: /var/lib/kubenetctl]' '--help:Show help and exit' '-h:Show help and exit') vals=('--timeout=any' '--state-dir=file') arg='lab' ;;
     "completion")
       subs=() opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
+    "destroy")
+      subs=() opts=('--state-dir:Where labs are recorded [default\: /var/lib/kubenetctl]' '--progress:Progress bar on stderr [default\: when stderr is a terminal]' '--no-progress:Progress bar on stderr [default\: when stderr is a terminal]' '--help:Show help and exit' '-h:Show help and exit') vals=('--state-dir=file') arg='lab' ;;
     "fdb")
       subs=('add:Add an FDB entry (00\:00\:00\:00\:00\:00 with --dst floods to that VTEP)' 'del:Delete an FDB entry. Already gone\: success' 'list:List FDB entries of VXLAN devices') opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
     "fdb add")
@@ -69,6 +75,12 @@ _kubenetctl_node() {
       subs=() opts=('--dst:Remote VTEP underlay IP' '--netns:Network namespace to act in (default\: the one kubenetctl runs in)' '-n:Network namespace to act in (default\: the one kubenetctl runs in)' '--force:Delete even if kubenetctl did not create it' '--help:Show help and exit' '-h:Show help and exit') vals=('--dst=any' '--netns=netns' '-n=netns') arg='' ;;
     "fdb list")
       subs=() opts=('--netns:Network namespace to act in (default\: the one kubenetctl runs in)' '-n:Network namespace to act in (default\: the one kubenetctl runs in)' '--all:Every namespace' '-A:Every namespace' '--help:Show help and exit' '-h:Show help and exit') vals=('--netns=netns' '-n=netns') arg='' ;;
+    "lab")
+      subs=('list:Labs recorded on this machine, with their state (reads files only\: no root needed to list your own)' 'show:One lab'\''s record\: its pods and addresses, what it created and adopted') opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
+    "lab list")
+      subs=() opts=('--state-dir:Where labs are recorded [default\: /var/lib/kubenetctl]' '--help:Show help and exit' '-h:Show help and exit') vals=('--state-dir=file') arg='' ;;
+    "lab show")
+      subs=() opts=('--state-dir:Where labs are recorded [default\: /var/lib/kubenetctl]' '--help:Show help and exit' '-h:Show help and exit') vals=('--state-dir=file') arg='lab' ;;
     "link")
       subs=('del:Delete a link of any kind that kubenetctl created. Already gone\: success' 'list:List every link with kind, state, MTU, master, addresses and owner' 'set:Change a link'\''s state, MTU, MAC or bridge') opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
     "link del")
@@ -95,6 +107,12 @@ _kubenetctl_node() {
       subs=() opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='netns' ;;
     "ns list")
       subs=() opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
+    "plan")
+      subs=() opts=('--node:Only this node'\''s part, onto this host (one apply per host builds a multi-host lab)' '--state-dir:Where labs are recorded [default\: /var/lib/kubenetctl]' '--help:Show help and exit' '-h:Show help and exit') vals=('--node=any' '--state-dir=file') arg='file' ;;
+    "recipe")
+      subs=('schema:Print the recipe JSON Schema (also recipes/kubenetctl-recipe.schema.json)') opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
+    "recipe schema")
+      subs=() opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
     "route")
       subs=('add:Add a route. The same route again\: unchanged; one of ours that differs\: updated' 'del:Delete a route. Already gone\: success' 'list:List routes of every table but '\''local'\''') opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
     "route add")
@@ -109,6 +127,8 @@ _kubenetctl_node() {
       subs=() opts=('--netns:Network namespace to act in (default\: the one kubenetctl runs in)' '-n:Network namespace to act in (default\: the one kubenetctl runs in)' '--help:Show help and exit' '-h:Show help and exit') vals=('--netns=netns' '-n=netns') arg='' ;;
     "sysctl set")
       subs=() opts=('--netns:Network namespace to act in (default\: the one kubenetctl runs in)' '-n:Network namespace to act in (default\: the one kubenetctl runs in)' '--help:Show help and exit' '-h:Show help and exit') vals=('--netns=netns' '-n=netns') arg='' ;;
+    "validate")
+      subs=() opts=('--node:Only this node'\''s part, onto this host (one apply per host builds a multi-host lab)' '--help:Show help and exit' '-h:Show help and exit') vals=('--node=any') arg='file' ;;
     "veth")
       subs=('add:Create a veth pair; each end may live in any namespace. Existing and identical\: unchanged' 'del:Delete a veth pair (both ends go). Already gone\: success' 'list:List veth ends with their peers, addresses and owner') opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
     "veth add")

@@ -260,6 +260,8 @@ def from_dict(data: dict[str, Any]) -> Resource:
     """Inverse of to_dict (used by the journal and golden files)."""
     data = dict(data)
     cls = RESOURCE_TYPES[data.pop("type")]
+    if "netns" in cls.__dataclass_fields__:
+        data.setdefault("netns", None)  # to_dict leaves out None: the namespace we run in
     return cls(**data)
 
 

@@ -226,9 +226,11 @@ def check(
     if summary["fail"]:
         failed = [r for r in rows if r.status == "fail"]
         first = failed[0]
+        target = first.dst if first.dst == first.address else f"{first.dst} ({first.address})"
         raise CheckFailed(
             f"lab {lab}: {len(failed)} of {summary['pass'] + summary['fail']} expectations failed "
-            f"(first: {first.src} -> {first.dst} {first.address} should {'' if first.expected else 'not '}reach)",
+            f"(first: {first.src} -> {target} should {'' if first.expected else 'not '}reach)",
+            hint="-o json lists every pair with what happened",
         )
 
 
@@ -284,7 +286,8 @@ def show(lab: LabArg, state_dir: StateDirOpt = None) -> None:
                     f"{state.recipe.get('path', '?')}, updated {state.updated}\ncreated: {made}; adopted: {len(state.adopted)}\n")
         return Group(head, pods)
 
-    emit(document("Lab", None, **state.to_dict()), G.output, human)
+    record = {k: v for k, v in state.to_dict().items() if k not in ("apiVersion", "kind")}
+    emit(document("Lab", None, **record), G.output, human)
 
 
 def register(root: typer.Typer) -> None:

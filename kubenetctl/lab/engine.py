@@ -14,7 +14,6 @@ to read, which operations to run) and keeps the lab's books:
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import time
@@ -28,7 +27,7 @@ from kubenetctl.plan.ops import Op
 from kubenetctl.recipe import Compiled
 from kubenetctl.resources import Netns, Resource, from_dict
 from kubenetctl.snapshot import Snapshot
-from kubenetctl.state.journal import LabState, fold, record
+from kubenetctl.state.journal import LabState, fold, key_id, record
 from kubenetctl.state.store import Store
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -188,9 +187,9 @@ class Engine:
             state.pods, state.nodes, state.expect = compiled.pods, compiled.nodes, compiled.expect
             state.node = compiled.node
             keep = compiled.adopt
-            state.adopted = {k: v for k, v in state.adopted.items() if tuple(json.loads(k)) in keep}
+            state.adopted = {key_id(r.key): r.to_dict() for r in map(from_dict, state.adopted.values()) if r.key in keep}
             for res in plan.foreign:  # someone else's now: no longer the lab's to delete
-                state.created.pop(json.dumps(list(res.key)), None)
+                state.created.pop(key_id(res.key), None)
         self.store.write(lab, state)
         self.store.clear_journal(lab)
 

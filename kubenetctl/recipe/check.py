@@ -41,16 +41,18 @@ class Checker:
         return self.problems
 
     # -- names -----------------------------------------------------------------------
-    def _unique(self, entries: Iterable[tuple[str, Path]], what: str, seen: dict[str, tuple[str, Path]]) -> None:
+    def _unique(self, entries: Iterable[tuple[str, Path, str]], what: str, seen: dict[str, tuple[str, Path]],
+                netns: bool = True) -> None:
         from kubenetctl.recipe.load import format_path
 
-        for name, path in entries:
+        for name, path, note in entries:
             if name in seen:
                 other_what, other_path = seen[name]
                 same = "another " + what if other_what == what else f"a {other_what}"
                 self.add(
-                    path, f"{what} name {name!r} is already used by {same} ({format_path(other_path)})",
-                    hint=f"nodes, pods and namespaces share one name space: each becomes netns {self.topo.netns(name)}",
+                    path, f"{what} name {name!r}{note} is already used by {same} ({format_path(other_path)})",
+                    hint=f"nodes, pods and namespaces share one name space: each becomes netns {self.topo.netns(name)}"
+                    if netns else None,
                 )
             else:
                 seen[name] = (what, path)
@@ -58,10 +60,11 @@ class Checker:
     def names(self) -> None:
         spec = self.spec
         seen: dict[str, tuple[str, Path]] = {UNDERLAY: ("reserved name (the underlay namespace)", ("spec", "underlay"))}
-        self._unique(((n.name, (*p, "name")) for _, p, n in items(spec.nodes, "nodes")), "node", seen)
-        self._unique(((p.name, (*p.path, "name")) for p in self.topo.pods), "pod", seen)
-        self._unique(((n.name, (*p, "name")) for _, p, n in items(spec.namespaces, "namespaces")), "namespace", seen)
-        self._unique(((n.name, (*p, "name")) for _, p, n in items(spec.networks, "networks")), "network", {})
+        self._unique(((n.name, (*p, "name"), "") for _, p, n in items(spec.nodes, "nodes")), "node", seen)
+        self._unique(((p.name, (*p.path, "name"), "" if p.name == p.template else f" (a replica of {p.template})")
+                      for p in self.topo.pods), "pod", seen)
+        self._unique(((n.name, (*p, "name"), "") for _, p, n in items(spec.namespaces, "namespaces")), "namespace", seen)
+        self._unique(((n.name, (*p, "name"), "") for _, p, n in items(spec.networks, "networks")), "network", {}, netns=False)
 
     # -- nodes -----------------------------------------------------------------------
     def nodes(self) -> None:
@@ -73,11 +76,13 @@ class Checker:
         slices: list[tuple[Any, Path]] = []
         for _, path, node in items(self.spec.nodes, "nodes"):
             info = self.topo.nodes.get(node.name)
-            if info is not None and info.underlay_ip is None:
+            if info is None or info.path != path:
+                continue  # a duplicate name, reported by names()
+            if info.underlay_ip is None:
                 self.add(path, f"the underlay {underlay} has no address left for node {node.name}", hint="use a larger underlay cidr")
             if node.underlayIP is not None:
                 self._underlay_ip(node.underlayIP, (*path, "underlayIP"))
-            if info is not None and info.underlay_ip is not None:
+            if info.underlay_ip is not None:
                 if info.underlay_ip in used:
                     self.add((*path, "underlayIP"), f"underlay address {info.underlay_ip} is also node {self._node_at(used[info.underlay_ip])}'s")
                 used[info.underlay_ip] = path
@@ -163,7 +168,8 @@ class Checker:
                     self.add((*path, "bridge"), f"bridge {net.bridge} is already network {bridges[net.bridge]}'s",
                              hint="each network needs its own bridge on a node")
                 bridges[net.bridge] = net.name
-            spanned = sorted({p.node for p in self.topo.pods if p.node and any(a.network == net.name for a in p.attachments)})
+            spanned = sorted({p.node for p in self.topo.pods
+                              if p.node in self.topo.nodes and any(a.network == net.name for a in p.attachments)})
             if len(spanned) > 1 and net.overlay is None and net.vlan is None:
                 self.add(path, f"network {net.name} has pods on nodes {', '.join(spanned)} but nothing joins the nodes",
                          hint="add overlay: {type: vxlan} (routed or flood) or vlan: <id>, or keep the network on one node")
@@ -224,7 +230,7 @@ class Checker:
                     if field == "to" and _is_ip(ref):
                         continue
                     self.add((*path, field, k) if len(refs) > 1 else (*path, field),
-                             f"{ref!r} is not a pod, replica set or node" + (" or an IP address" if field == "to" else ""),
+                             f"{ref!r} is not a pod, replica set, node" + (" or IP address" if field == "to" else ""),
                              hint=self._known("pods", {p.template for p in self.topo.pods}))
             if exp.network is not None and exp.network not in self.topo.networks:
                 self.add((*path, "network"), f"network {exp.network!r} does not exist", hint=self._known("networks", self.topo.networks))

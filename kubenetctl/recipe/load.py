@@ -131,7 +131,8 @@ def loads(text: str, source: str = "<recipe>") -> Document:
         message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
         if "but found another document" in message:
             message = "the file holds more than one YAML document"
-        doc.problems.append(Problem((), f"YAML syntax: {message}", pos=_pos(mark) if mark else None))
+        doc.problems.append(Problem((), f"YAML syntax: {message}", hint="check the indentation and quoting on this line and the one before",
+                                    pos=_pos(mark) if mark else None))
     except yaml.YAMLError as exc:  # pragma: no cover - yaml raises marked errors for text input
         doc.problems.append(Problem((), f"YAML: {exc}"))
     finally:

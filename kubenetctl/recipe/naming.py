@@ -33,7 +33,7 @@ def fit(name: str, limit: int = IFNAMSIZ, salt: str = "") -> str:
     if not salt and len(name.encode()) <= limit:
         return name
     tail = "-" + digest(name + salt, 4)
-    return name.encode()[: limit - len(tail)].decode(errors="ignore") + tail
+    return name.encode()[: limit - len(tail)].decode(errors="ignore").rstrip("-.") + tail
 
 
 def hashed(prefix: str, key: str, salt: str = "", limit: int = IFNAMSIZ, width: int = 8) -> str:

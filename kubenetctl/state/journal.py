@@ -80,14 +80,14 @@ def _drop_inside(state: LabState, res: dict[str, Any]) -> None:
     if res["type"] == "netns":
         gone = lambda d: d.get("netns") == res["name"] and d["type"] != "netns"  # noqa: E731
     elif res["type"] == "link":
-        ns, name = res.get("netns"), res["name"]
-        peer = (res.get("peer_netns"), res.get("peer"))
+        ends = {(res.get("netns"), res["name"])}
+        if res.get("kind") == "veth":  # a veth takes its peer with it
+            ends.add((res.get("peer_netns"), res.get("peer")))
 
         def gone(d: dict[str, Any]) -> bool:
             if d["type"] == "link":
-                return res.get("kind") == "veth" and (d.get("netns"), d["name"]) == peer
-            on = d.get("link") or d.get("dev")
-            return d["type"] != "netns" and d.get("netns") == ns and on == name
+                return (d.get("netns"), d["name"]) in ends
+            return d["type"] != "netns" and (d.get("netns"), d.get("link") or d.get("dev")) in ends
     else:
         return
     for book in (state.created, state.restore):
