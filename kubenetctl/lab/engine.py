@@ -99,6 +99,29 @@ class Outcome:
     error: Optional[KubenetError] = None
 
 
+def wait_gone(links: list, timeout: float = 10.0) -> list:
+    """Wait until these links are gone (the kernel removes a veth end shortly after the
+    namespace of its peer is deleted); returns those still there after `timeout`."""
+    from kubenetctl.netlink import nsfs
+
+    left = list(links)
+    deadline = time.monotonic() + timeout
+    while left:
+        present: dict[Optional[str], set[str]] = {}
+        for ns in {link.netns for link in left}:
+            try:
+                present[ns] = set(nsfs.interface_names(ns))
+            except (KubenetError, OSError):
+                present[ns] = set()  # the namespace itself is gone
+        left = [link for link in left if link.name in present[link.netns]]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    for link in left:
+        log.warning("%s is still there %.0f s after its peer's namespace was deleted", link.describe(), timeout)
+    return left
+
+
 class Engine:
     def __init__(self, store: Store, sessions: "Sessions") -> None:
         from kubenetctl.execute import Executor
@@ -163,6 +186,7 @@ class Engine:
         base = state or LabState(lab, compiled.owner, node=compiled.node)
         try:
             outcome.ops, _ = self._run(lab, compiled.owner, plan.ops, plan.adopt, progress)
+            wait_gone(plan.implied)
         except KubenetError as exc:
             outcome.error, outcome.rolled_back, outcome.undone = exc, True, self.undone
         except BaseException:  # interrupted: what the rollback left is recorded for destroy
@@ -208,6 +232,7 @@ class Engine:
         state.status = "destroying"
         self.store.write(state.lab, state)
         outcome.ops, failures = self._run(state.lab, state.owner, plan.ops, [], progress, keep_going=True)
+        wait_gone(plan.implied)
         if failures:
             outcome.error = failures[0]
         fold(state, self.store.journal_records(state.lab))

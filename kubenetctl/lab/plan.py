@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 from kubenetctl.ownership import PROTO_OWNER
 from kubenetctl.plan.diff import plan_apply, plan_delete
 from kubenetctl.plan.ops import CREATE, DELETE, REPLACE, UPDATE, Op
-from kubenetctl.resources import Netns, Resource, Sysctl, from_dict
+from kubenetctl.resources import Link, Netns, Resource, Sysctl, from_dict
 from kubenetctl.snapshot import Snapshot
 from kubenetctl.state.journal import LabState
 
@@ -39,12 +39,20 @@ class LabPlan:
     ops: list[Op] = field(default_factory=list)
     foreign: list[Resource] = field(default_factory=list)  # recorded as the lab's, now someone else's: left alone
     adopt: list[Resource] = field(default_factory=list)  # existing objects the lab takes into use
+    # veth ends in namespaces that stay, removed by the kernel when their peer's namespace
+    # goes: it does that a moment later (namespace cleanup is asynchronous), so wait for them
+    implied: list[Link] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
         out = {CREATE: 0, UPDATE: 0, REPLACE: 0, DELETE: 0}
         for op in self.ops:
             out[op.action] += 1
         return out
+
+
+def _implied(mine: list[Resource], ops: list[Op]) -> list[Link]:
+    gone = {op.resource.name for op in ops if op.action == DELETE and isinstance(op.resource, Netns)}  # type: ignore[union-attr]
+    return [r for r in mine if isinstance(r, Link) and r.kind == "veth" and r.netns not in gone and r.peer_netns in gone]
 
 
 def _removals(targets: Iterable[Resource], snap: Snapshot, owner: str) -> tuple[list[Resource], list[Resource]]:
@@ -63,6 +71,7 @@ def apply_plan(desired: Sequence[Resource], adopt: set[tuple], snap: Snapshot, o
     mine, foreign = _removals((r for r in recorded if r.key not in wanted), snap, owner)
     plan = LabPlan(foreign=foreign)
     plan.ops.extend(plan_delete(mine, snap))
+    plan.implied = _implied(mine, plan.ops)
     adopt_keys = (adopt | adopted_before) & wanted
     plan.ops.extend(plan_apply(desired, snap, owner, adopt=adopt_keys, allow_replace=True))
     plan.adopt = [r for r in desired if r.key in adopt_keys and r.key in snap and not owned_by(r, snap, owner)]
@@ -73,6 +82,7 @@ def destroy_plan(state: LabState, snap: Snapshot) -> LabPlan:
     mine, foreign = _removals(state.created_resources(), snap, state.owner)
     plan = LabPlan(foreign=foreign)
     plan.ops.extend(plan_delete(mine, snap))
+    plan.implied = _implied(mine, plan.ops)
     gone_ns = {r.name for r in mine if isinstance(r, Netns)}
     for before in state.restore.values():
         res = from_dict(before)

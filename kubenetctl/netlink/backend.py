@@ -124,7 +124,7 @@ class NetlinkBackend:
         res = op.resource
         assert isinstance(res, Link)
         spec: dict[str, Any] = {"ifname": res.name, "kind": res.kind}
-        if res.mtu is not None:
+        if res.mtu is not None and res.kind != "bridge":  # a bridge's MTU is set after creation (see _settle_link)
             spec["mtu"] = res.mtu
         if res.mac is not None:
             spec["address"] = res.mac
@@ -180,6 +180,8 @@ class NetlinkBackend:
         """Mark a new link as ours (the kernel takes no alias at creation) and set what
         was not given at creation (master and up of a veth's peer). One message, by name."""
         fields: dict[str, Any] = {"ifalias": marker(self.owner)}
+        if at_creation and res.kind == "bridge" and res.mtu is not None:
+            fields["mtu"] = res.mtu  # set as a change, the bridge keeps it when its ports come and go
         if not at_creation:
             if res.master:
                 fields["master"] = self._index(res.netns, res.master)
