@@ -162,7 +162,8 @@ class Executor:
 
     # -- applying one operation ------------------------------------------------------
     def apply(self, op: Op) -> None:
-        log.info("%s", op.describe())
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s", op.describe())
         self.backend.run(op, self.owner)
         if self._undo:
             self._undo[-1].append(op)

@@ -9,7 +9,6 @@ real multi-host lab, the node).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
@@ -45,7 +44,8 @@ class _Base:
         raise NotImplementedError
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.TYPE, **_clean(dataclasses.asdict(self))}  # type: ignore[call-overload]
+        # fields are plain scalars: no deep copy needed (dataclasses.asdict is ~10x slower)
+        return {"type": self.TYPE, **_clean(vars(self))}
 
     def deps(self) -> tuple[tuple, ...]:
         """Keys of the resources that must exist before this one."""

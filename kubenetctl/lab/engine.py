@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Optional
@@ -51,12 +52,15 @@ def observe_resources(sessions: "Sessions", resources: Iterable[Resource]) -> Sn
 
     wanted: dict[Optional[str], set[str]] = {}
     sysctls = []
+    families: set[int] = set()
     for res in resources:
         types = wanted.setdefault(netns_of(res), {"link"})
         if res.TYPE == "sysctl":
             sysctls.append(res)
         elif res.TYPE != "netns":
             types.add(res.TYPE)
+        if res.TYPE == "route":
+            families.add(socket.AF_INET6 if ":" in res.dst else socket.AF_INET)  # type: ignore[union-attr]
     groups: dict[frozenset[str], list[Optional[str]]] = {}
     for ns, types in wanted.items():
         groups.setdefault(frozenset(types), []).append(ns)
@@ -64,7 +68,7 @@ def observe_resources(sessions: "Sessions", resources: Iterable[Resource]) -> Sn
     snap = Snapshot()
     for types, namespaces in groups.items():
         inside = set(namespaces)
-        part = observe(sessions, namespaces, types=types, related=related,
+        part = observe(sessions, namespaces, types=types, related=related, route_families=sorted(families),
                        sysctls=[s for s in sysctls if netns_of(s) in inside])
         _merge(snap, part)
     return snap
@@ -139,25 +143,30 @@ class Engine:
         and the rest still runs."""
         done: list[Op] = []
         self.undone: list[Op] = []
-        issued = {id(op) for op in ops}
+        intent: dict[int, int] = {}  # id(op) -> journal line of its intent
         failures: list[KubenetError] = []
         advance = progress(len(ops)) if progress is not None and ops else None
         with self.store.journal(lab) as journal:
             def finished(op: Op) -> None:
-                journal.write(record("done", 0, op))
-                if id(op) not in issued:  # an inverse, run by the rollback
+                seq = intent.get(id(op))
+                if seq is None:  # an inverse, run by the rollback: journal it in full
+                    journal.write(record("done", op))
                     self.undone.append(op)
                     return
+                journal.write(record("done", of=seq))
                 done.append(op)
                 if advance is not None:
                     advance(op)
 
+            def start(op: Op) -> None:
+                intent[id(op)] = journal.write(record("intent", op))
+
             ex = self._executor(self.backend, owner, on_done=finished)
             for res in adopt:
-                journal.write(record("adopt", 0, resource=res))
+                journal.write(record("adopt", resource=res))
             if keep_going:
                 for op in ops:
-                    journal.write(record("intent", 0, op))
+                    start(op)
                     try:
                         ex.apply(op)
                     except KubenetError as exc:
@@ -166,7 +175,7 @@ class Engine:
                 return done, failures
             with ex.transaction():
                 for op in ops:
-                    journal.write(record("intent", 0, op))
+                    start(op)
                     ex.apply(op)
         return done, failures
 

@@ -7,16 +7,20 @@ already gone is success. Kernel errors become clear errors (errmap).
 from __future__ import annotations
 
 import errno
-import ipaddress
 import os
 from dataclasses import replace
 from typing import Any
 
+from pyroute2.netlink import NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE
 from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl import (
+    RTM_DELADDR, RTM_DELLINK, RTM_DELROUTE, RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, RTM_SETLINK,
+)
+from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
 from kubenetctl.errors import KubenetError, NotFound
 from kubenetctl.execute import netns_of
-from kubenetctl.netlink import errmap, nsfs
+from kubenetctl.netlink import errmap, messages, nsfs
 from kubenetctl.netlink.observe import NUD_PERMANENT, RTNH_F_ONLINK, observe
 from kubenetctl.netlink.session import Sessions
 from kubenetctl.ownership import RTPROT_KUBENETCTL, marker
@@ -26,6 +30,8 @@ from kubenetctl.snapshot import Snapshot
 
 GONE = (errno.ENODEV, errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL)
 LOOPBACK_IFINDEX = 1  # the kernel gives every namespace's lo this index
+CREATE = NLM_F_CREATE | NLM_F_EXCL
+FAST_KINDS = ("veth", "bridge")  # made on the fast path; other kinds through pyroute2's API
 
 
 def _types_for(res: Resource) -> frozenset[str]:
@@ -38,9 +44,10 @@ class NetlinkBackend:
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
         self.owner = ""
-        # ifindex by (netns, name), learned from lookups within this run; forgotten when
-        # kubenetctl deletes the link or its namespace (no repeated lookups of a bridge)
+        # ifindex by (netns, name), learned from creations and lookups within this run;
+        # forgotten when kubenetctl deletes the link or its namespace (no repeated lookups)
         self._indexes: dict[tuple[str | None, str], int] = {}
+        self._index_ns: dict[str | None, set[str]] = {}
 
     def netns_exists(self, name: str) -> bool:
         return nsfs.exists(name)
@@ -82,17 +89,32 @@ class NetlinkBackend:
         cached = self._indexes.get((netns, name))
         if cached is not None:
             return cached
-        found = self.sessions.get(netns).link_lookup(ifname=name)
+        try:
+            found = self.sessions.fast(netns).request(messages.link_by_name(name), RTM_GETLINK, echo=False, reply=ifinfmsg)
+        except NetlinkError as exc:
+            if exc.code not in GONE:
+                raise
+            found = []
         if not found:
             raise NotFound(f"link {name} does not exist in the {'netns ' + netns if netns else 'host netns'}")
-        self._indexes[(netns, name)] = found[0]
-        return found[0]
+        self._learn_index(netns, name, found[0]["index"])
+        return found[0]["index"]
+
+    def _exists(self, netns: str | None, name: str) -> bool:
+        try:
+            self._index(netns, name)
+            return True
+        except NotFound:
+            return False
+
+    def _learn_index(self, netns: str | None, name: str, index: int) -> None:
+        self._indexes[(netns, name)] = index
+        self._index_ns.setdefault(netns, set()).add(name)
 
     def _forget_index(self, netns: str | None, name: str | None = None) -> None:
-        if name is not None:
-            self._indexes.pop((netns, name), None)
-        else:
-            self._indexes = {k: v for k, v in self._indexes.items() if k[0] != netns}
+        names = {name} if name is not None else self._index_ns.pop(netns, set())
+        for one in names:
+            self._indexes.pop((netns, one), None)
 
     # netns ----------------------------------------------------------------------------
     def _create_netns(self, op: Op) -> None:
@@ -102,8 +124,8 @@ class NetlinkBackend:
         assert isinstance(res, Netns)
 
         def prepare() -> None:  # inside the new namespace, before it has a name
-            ipr = self.sessions.open_here(res.name)
-            ipr.link("set", index=LOOPBACK_IFINDEX, state="up", ifalias=marker(self.owner))
+            fast = self.sessions.open_here(res.name)
+            fast.request(messages.link_set(LOOPBACK_IFINDEX, up=True, alias=marker(self.owner)), RTM_SETLINK)
 
         self._forget_index(res.name)
         try:
@@ -123,6 +145,41 @@ class NetlinkBackend:
     def _create_link(self, op: Op) -> None:
         res = op.resource
         assert isinstance(res, Link)
+        if res.kind in FAST_KINDS:
+            self._create_fast(op, res)
+        else:
+            self._create_with_pyroute2(op, res)
+        self._settle_link(res, at_creation=True)
+        if res.kind == "veth" and op.peer is not None:
+            self._settle_link(op.peer)
+        elif res.kind == "veth":
+            self._settle_link(replace(res, netns=res.peer_netns, name=res.peer or "", master=None, mac=None, mtu=None))
+
+    def _create_fast(self, op: Op, res: Link) -> None:
+        """A bridge or veth pair in one RTM_NEWLINK with NLM_F_ECHO: the kernel answers with
+        the new link, so its index (and a veth peer's, IFLA_LINK) needs no lookup later."""
+        peer = None
+        fds: list[int] = []
+        try:
+            if res.kind == "veth":
+                end = op.peer or Link(res.peer_netns, res.peer or "", "veth", peer=res.name, peer_netns=res.netns, up=None)
+                peer = {"name": end.name, "mtu": end.mtu, "mac": end.mac,
+                        "ns_fd": self._fd(end.netns, fds) if end.netns != res.netns else None}
+            msg = messages.link_new(
+                res.name, res.kind, mtu=None if res.kind == "bridge" else res.mtu, mac=res.mac, up=res.up or None,
+                master=self._index(res.netns, res.master) if res.master else None, peer=peer,
+            )
+            answer = self.sessions.fast(res.netns).request(msg, RTM_NEWLINK, CREATE, echo=True, reply=ifinfmsg)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        for made in answer:
+            if made.get_attr("IFLA_IFNAME") == res.name:
+                self._learn_index(res.netns, res.name, made["index"])
+                if res.kind == "veth" and res.peer_netns != res.netns and made.get_attr("IFLA_LINK"):
+                    self._learn_index(res.peer_netns, res.peer or "", made.get_attr("IFLA_LINK"))
+
+    def _create_with_pyroute2(self, op: Op, res: Link) -> None:
         spec: dict[str, Any] = {"ifname": res.name, "kind": res.kind}
         if res.mtu is not None and res.kind != "bridge":  # a bridge's MTU is set after creation (see _settle_link)
             spec["mtu"] = res.mtu
@@ -135,17 +192,7 @@ class NetlinkBackend:
         create_in = res.netns
         fds: list[int] = []
         try:
-            if res.kind == "veth":
-                peer = op.peer or Link(res.peer_netns, res.peer or "", "veth", peer=res.name, peer_netns=res.netns, up=None)
-                pspec: dict[str, Any] = {"ifname": peer.name}
-                if peer.netns != res.netns:
-                    pspec["net_ns_fd"] = self._fd(peer.netns, fds)
-                if peer.mtu is not None:
-                    pspec["mtu"] = peer.mtu
-                if peer.mac is not None:
-                    pspec["address"] = peer.mac
-                spec["peer"] = pspec
-            elif res.kind in ("vlan", "macvlan"):
+            if res.kind in ("vlan", "macvlan"):
                 create_in = res.parent_netns
                 spec["link"] = self._index(res.parent_netns, res.parent or "")
                 if res.parent_netns != res.netns:
@@ -164,11 +211,6 @@ class NetlinkBackend:
         finally:
             for fd in fds:
                 os.close(fd)
-        self._settle_link(res, at_creation=True)
-        if res.kind == "veth" and op.peer is not None:
-            self._settle_link(op.peer)
-        elif res.kind == "veth":
-            self._settle_link(replace(res, netns=res.peer_netns, name=res.peer or "", master=None, mac=None, mtu=None))
 
     def _fd(self, netns: str | None, fds: list[int]) -> int:
         fd = self.sessions.ns_fd(netns)
@@ -179,41 +221,35 @@ class NetlinkBackend:
     def _settle_link(self, res: Link, at_creation: bool = False) -> None:
         """Mark a new link as ours (the kernel takes no alias at creation) and set what
         was not given at creation (master and up of a veth's peer). One message, by name."""
-        fields: dict[str, Any] = {"ifalias": marker(self.owner)}
+        fields: dict[str, Any] = {"alias": marker(self.owner)}
         if at_creation and res.kind == "bridge" and res.mtu is not None:
             fields["mtu"] = res.mtu  # set as a change, the bridge keeps it when its ports come and go
         if not at_creation:
             if res.master:
                 fields["master"] = self._index(res.netns, res.master)
             if res.up:
-                fields["state"] = "up"
-        self.sessions.get(res.netns).link("set", ifname=res.name, **fields)
+                fields["up"] = True
+        msg = messages.link_set(self._indexes.get((res.netns, res.name)), res.name, **fields)
+        self.sessions.fast(res.netns).request(msg, RTM_SETLINK)
 
     def _update_link(self, op: Op) -> None:
         res = op.resource
         assert isinstance(res, Link)
         index = self._index(res.netns, res.name)
-        fields: dict[str, Any] = {}
-        for change in op.changes:
-            if change.field == "mtu":
-                fields["mtu"] = change.new
-            elif change.field == "mac":
-                fields["address"] = change.new
-            elif change.field == "up":
-                fields["state"] = "up" if change.new else "down"
-            elif change.field == "master":
-                fields["master"] = self._index(res.netns, change.new) if change.new else 0
+        wanted = {c.field: c.new for c in op.changes}
         if not op.changes and op.before is not None:  # an inverse: restore every mutable field
-            for name in ("mtu", "mac", "up", "master"):
-                value = getattr(res, name)
-                if name == "up" and value is not None:
-                    fields["state"] = "up" if value else "down"
-                elif name == "master":
-                    fields["master"] = self._index(res.netns, value) if value else 0
-                elif value is not None:
-                    fields["address" if name == "mac" else name] = value
+            wanted = {name: getattr(res, name) for name in ("mtu", "mac", "up", "master")}
+        fields: dict[str, Any] = {}
+        if wanted.get("mtu") is not None:
+            fields["mtu"] = wanted["mtu"]
+        if wanted.get("mac") is not None:
+            fields["mac"] = wanted["mac"]
+        if wanted.get("up") is not None:
+            fields["up"] = bool(wanted["up"])
+        if "master" in wanted:
+            fields["master"] = self._index(res.netns, wanted["master"]) if wanted["master"] else 0
         if fields:
-            self.sessions.get(res.netns).link("set", index=index, **fields)
+            self.sessions.fast(res.netns).request(messages.link_set(index, **fields), RTM_SETLINK)
 
     def _delete_link(self, op: Op) -> None:
         res = op.resource
@@ -221,63 +257,44 @@ class NetlinkBackend:
         self._forget_index(res.netns, res.name)
         if res.kind == "veth" and res.peer:
             self._forget_index(res.peer_netns, res.peer)
-        self.sessions.get(res.netns).link("del", ifname=res.name)  # ENODEV: already gone, fine
+        self.sessions.fast(res.netns).request(messages.link_by_name(res.name), RTM_DELLINK)  # ENODEV: gone, fine
 
     # addresses --------------------------------------------------------------------------
-    def _addr_args(self, res: Address) -> dict[str, Any]:
-        iface = ipaddress.ip_interface(res.cidr)
-        return {
-            "index": self._index(res.netns, res.link),
-            "address": str(iface.ip),
-            "prefixlen": iface.network.prefixlen,
-        }
-
     def _create_address(self, op: Op) -> None:
         res = op.resource
         assert isinstance(res, Address)
-        self.sessions.get(res.netns).addr("add", proto=RTPROT_KUBENETCTL, **self._addr_args(res))
+        msg = messages.address(self._index(res.netns, res.link), res.cidr, proto=RTPROT_KUBENETCTL)
+        self.sessions.fast(res.netns).request(msg, RTM_NEWADDR, CREATE)
 
     def _delete_address(self, op: Op) -> None:
         res = op.resource
         assert isinstance(res, Address)
-        if self.sessions.get(res.netns).link_lookup(ifname=res.link):
-            self.sessions.get(res.netns).addr("del", **self._addr_args(res))
+        if self._exists(res.netns, res.link):
+            self.sessions.fast(res.netns).request(messages.address(self._index(res.netns, res.link), res.cidr), RTM_DELADDR)
 
     # routes -----------------------------------------------------------------------------
-    def _route_args(self, res: Route) -> dict[str, Any]:
-        net = ipaddress.ip_network(res.dst)
-        args: dict[str, Any] = {
-            "dst": str(net.network_address), "dst_len": net.prefixlen, "table": res.table,
-            "family": 10 if net.version == 6 else 2,
-        }
-        if res.via:
-            args["gateway"] = res.via
-        if res.dev:
-            args["oif"] = self._index(res.netns, res.dev)
-        if res.onlink:
-            args["flags"] = RTNH_F_ONLINK
-        if res.metric is not None:
-            args["priority"] = res.metric
-        if res.src:
-            args["prefsrc"] = res.src
-        return args
+    def _route(self, res: Route, *, delete: bool = False) -> Any:
+        return messages.route(
+            res.dst, via=res.via, oif=self._index(res.netns, res.dev) if res.dev else None, onlink=res.onlink,
+            table=res.table, metric=res.metric, src=res.src, proto=None if delete else RTPROT_KUBENETCTL,
+            onlink_flag=RTNH_F_ONLINK, delete=delete,
+        )
 
     def _create_route(self, op: Op) -> None:
         res = op.resource
         assert isinstance(res, Route)
-        self.sessions.get(res.netns).route("add", proto=RTPROT_KUBENETCTL, **self._route_args(res))
+        self.sessions.fast(res.netns).request(self._route(res), RTM_NEWROUTE, CREATE)
 
     def _update_route(self, op: Op) -> None:
         res = op.resource
         assert isinstance(res, Route)
-        self.sessions.get(res.netns).route("replace", proto=RTPROT_KUBENETCTL, **self._route_args(res))
+        self.sessions.fast(res.netns).request(self._route(res), RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE)
 
     def _delete_route(self, op: Op) -> None:
         res = op.resource
         assert isinstance(res, Route)
-        args = self._route_args(res) if not res.dev or self.sessions.get(res.netns).link_lookup(ifname=res.dev) else None
-        if args is not None:
-            self.sessions.get(res.netns).route("del", **args)
+        if not res.dev or self._exists(res.netns, res.dev):
+            self.sessions.fast(res.netns).request(self._route(res, delete=True), RTM_DELROUTE)
 
     # neighbours and FDB -----------------------------------------------------------------
     def _create_neighbor(self, op: Op) -> None:

@@ -9,9 +9,16 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl import RTM_GETADDR, RTM_GETLINK, RTM_GETNSID, RTM_GETROUTE
+from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+from pyroute2.netlink.rtnl.nsidmsg import nsidmsg
+from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from kubenetctl.netlink import nsfs
+from kubenetctl.errors import KubenetError
 from kubenetctl.netlink.session import Sessions
+from kubenetctl.netlink.wire import Channel
 from kubenetctl.ownership import PROTO_OWNER, RTPROT_KUBENETCTL, owner_of
 from kubenetctl.resources import LINK_KINDS, Address, Fdb, Link, Neighbor, Netns, Route, Sysctl
 from kubenetctl.snapshot import Snapshot
@@ -21,6 +28,8 @@ RTNH_F_ONLINK = 4
 LOCAL_TABLE = 255
 RTPROT_KERNEL = 2
 ALL_TYPES = frozenset({"link", "address", "route", "neighbor", "fdb"})
+RTEXT_FILTER_SKIP_STATS = 1 << 3
+NSID_NOT_ASSIGNED = 2**31  # NETNSA_NSID is -1 (read as unsigned) when no id is assigned
 
 
 @dataclass
@@ -54,20 +63,25 @@ class _NsidMap:
         self.tried = 0
 
     def name(self, nsid: int) -> str | None | bool:
-        ipr = self.sessions.get(self.netns)
+        fast = self.sessions.fast(self.netns)
         while nsid not in self.known and self.tried < len(self.candidates):
             cand = self.candidates[self.tried]
             self.tried += 1
             fd = self.sessions.ns_fd(cand) if cand is None else _try_open(cand)
             if fd is None:
                 continue
+            query = nsidmsg()
+            query["attrs"] = [("NETNSA_FD", fd)]
             try:
-                got = ipr.get_netnsid(fd=fd)
+                got = fast.request(query, RTM_GETNSID, reply=nsidmsg)
+            except NetlinkError:
+                got = []
             finally:
                 if cand is not None:
                     os.close(fd)
-            if got and got.get("nsid") is not None and got["nsid"] >= 0:
-                self.known.setdefault(got["nsid"], cand)
+            value = got[0].get_attr("NETNSA_NSID") if got else None
+            if value is not None and value < NSID_NOT_ASSIGNED:
+                self.known.setdefault(value, cand)
         return self.known.get(nsid, False)  # False: a namespace without a name
 
 
@@ -80,7 +94,9 @@ def _try_open(name: str) -> int | None:
 
 def _dump_links(sessions: Sessions, netns: str | None) -> list[_RawLink]:
     out = []
-    for msg in sessions.get(netns).link("dump"):
+    query = ifinfmsg()
+    query["attrs"] = [("IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS)]  # counters: not needed, costly to parse
+    for msg in sessions.fast(netns).dump(query, RTM_GETLINK, ifinfmsg):
         info = msg.get_attr("IFLA_LINKINFO")
         kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
         out.append(
@@ -100,11 +116,13 @@ def observe(
     types: frozenset[str] = ALL_TYPES,
     related: Sequence[str | None] = (),
     sysctls: Iterable[Sysctl] = (),
+    route_families: Sequence[int] = (socket.AF_INET, socket.AF_INET6),
 ) -> Snapshot:
     """Dump the given namespaces (those that exist) into one snapshot.
 
     `related` lists namespaces to look in first when a veth peer or VLAN parent lives in
     another namespace (the rest of /run/netns and the host are tried after them).
+    `route_families` limits the route dumps (a lab of IPv4 routes need not parse IPv6's).
     """
     snap = Snapshot()
     scope = [ns for ns in dict.fromkeys(namespaces) if ns is None or nsfs.exists(ns)]
@@ -127,15 +145,14 @@ def observe(
             if "link" in types:
                 _add_link(snap, sessions, r, by_index, nsids)
         idx = by_index[ns]
-        ipr = sessions.get(ns)
         if "address" in types:
-            _add_addresses(snap, ipr, ns, idx)
+            _add_addresses(snap, sessions.fast(ns), ns, idx)
         if "route" in types:
-            _add_routes(snap, ipr, ns, idx)
+            _add_routes(snap, sessions.fast(ns), ns, idx, route_families)
         if "neighbor" in types:
-            _add_neighbors(snap, ipr, ns, idx)
+            _add_neighbors(snap, sessions.get(ns), ns, idx)
         if "fdb" in types:
-            _add_fdb(snap, ipr, ns, idx, {r.index for r in links if r.kind == "vxlan"})
+            _add_fdb(snap, sessions.get(ns), ns, idx, {r.index for r in links if r.kind == "vxlan"})
         if "masquerade" in types:
             from kubenetctl.netlink import nat
 
@@ -162,9 +179,12 @@ def _remote_name(sessions: Sessions, r: _RawLink, by_index: dict, nsids: _NsidMa
     if other in by_index:
         return True, other, by_index[other].get(r.link)
     try:
-        msg = sessions.get(other).link("get", index=r.link)[0]
+        query = ifinfmsg()
+        query["index"] = r.link
+        query["attrs"] = [("IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS)]
+        msg = sessions.fast(other).request(query, RTM_GETLINK, reply=ifinfmsg)[0]
         return True, other, msg.get_attr("IFLA_IFNAME")
-    except (NetlinkError, OSError):
+    except (NetlinkError, OSError, IndexError, KubenetError):
         return False, None, None
 
 
@@ -216,8 +236,8 @@ def _add_link(snap: Snapshot, sessions: Sessions, r: _RawLink, by_index: dict, n
     snap.add(link, None if r.name == "lo" else owner_of(facts["alias"]), **facts)
 
 
-def _add_addresses(snap: Snapshot, ipr: Any, ns: str | None, idx: dict[int, str]) -> None:
-    for msg in ipr.addr("dump"):
+def _add_addresses(snap: Snapshot, fast: Channel, ns: str | None, idx: dict[int, str]) -> None:
+    for msg in fast.dump(ifaddrmsg(), RTM_GETADDR, ifaddrmsg):
         addr = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
         if addr is None or msg["index"] not in idx:
             continue
@@ -228,9 +248,11 @@ def _add_addresses(snap: Snapshot, ipr: Any, ns: str | None, idx: dict[int, str]
         snap.add(Address(ns, idx[msg["index"]], f"{ip}/{msg['prefixlen']}"), owner)
 
 
-def _add_routes(snap: Snapshot, ipr: Any, ns: str | None, idx: dict[int, str]) -> None:
-    for family in (socket.AF_INET, socket.AF_INET6):
-        for msg in ipr.route("dump", family=family):
+def _add_routes(snap: Snapshot, fast: Channel, ns: str | None, idx: dict[int, str], families: Sequence[int]) -> None:
+    for family in families:
+        query = rtmsg()
+        query["family"] = family
+        for msg in fast.dump(query, RTM_GETROUTE, rtmsg):
             table = msg.get_attr("RTA_TABLE") or msg["table"]
             if table == LOCAL_TABLE:
                 continue

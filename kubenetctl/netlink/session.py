@@ -1,10 +1,17 @@
 """Netlink sessions, one per network namespace, that never create a namespace.
 
 pyroute2's `IPRoute(netns=X)` creates X when it is missing (unless flags=0) and forks a
-helper process to open the socket (~5 ms). Here the socket is opened by entering the
+helper process to open the socket (~5 ms). Here the sockets are opened by entering the
 namespace in this thread (setns), which fails cleanly when the namespace is missing and
 costs ~0.1 ms; all sessions share one event loop so that a 1,000-namespace lab does not
-hold 1,000 event loops' worth of file descriptors.
+hold 1,000 event loops' worth of file descriptors. Sessions join no multicast group
+(pyroute2's default joins them all): otherwise every change in a namespace queues a
+notification that the next request reads and parses, and a 1,000-pod node slows down
+with every pod.
+
+Each session has two sockets opened together in its namespace: one for pyroute2's
+IPRoute (dumps and everything else; built on first use, it costs ~0.5 ms to make) and
+one for the fast path of frequent simple requests (wire.Channel).
 """
 
 from __future__ import annotations
@@ -13,63 +20,101 @@ import asyncio
 import os
 import socket
 from collections import OrderedDict
+from typing import Optional
 
 from pyroute2 import IPRoute
 
 from kubenetctl.netlink import nsfs
+from kubenetctl.netlink.wire import Channel
 
 NETLINK_ROUTE = 0
 
 
+def _socket() -> socket.socket:
+    return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
+
+
+class _Session:
+    def __init__(self, loop: asyncio.AbstractEventLoop, host: bool) -> None:
+        """Opens its sockets in the namespace this thread is in now."""
+        self._loop = loop
+        self._sock: Optional[socket.socket] = None if host else _socket()
+        self._ipr: Optional[IPRoute] = None
+        self.fast = Channel(_socket())
+
+    @property
+    def ipr(self) -> IPRoute:
+        if self._ipr is None:
+            if self._sock is None:  # the namespace we run in
+                self._ipr = IPRoute(use_event_loop=self._loop, groups=0)
+            else:
+                self._ipr = IPRoute(fileno=self._sock.detach(), use_event_loop=self._loop, groups=0)
+                self._sock = None
+        return self._ipr
+
+    def close(self) -> None:
+        if self._ipr is not None:
+            self._ipr.close()
+        if self._sock is not None:
+            self._sock.close()
+        self.fast.close()
+
+
 class Sessions:
-    """Open IPRoute handles keyed by namespace name (None: the namespace we run in)."""
+    """Open sessions keyed by namespace name (None: the namespace we run in)."""
 
     def __init__(self, max_open: int = 128) -> None:
-        self._open: OrderedDict[str | None, IPRoute] = OrderedDict()
+        self._open: OrderedDict[str | None, _Session] = OrderedDict()
         self._max_open = max_open
         self._loop = asyncio.new_event_loop()
         self.host_fd = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
 
-    def get(self, netns: str | None) -> IPRoute:
-        ipr = self._open.get(netns)
-        if ipr is not None:
+    def _session(self, netns: str | None) -> _Session:
+        session = self._open.get(netns)
+        if session is not None:
             self._open.move_to_end(netns)
-            return ipr
+            return session
         if netns is None:
-            ipr = IPRoute(use_event_loop=self._loop)
+            session = _Session(self._loop, host=True)
         else:
             with nsfs.entered(netns):
-                sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
-            ipr = IPRoute(fileno=sock.detach(), use_event_loop=self._loop)
-        return self._keep(netns, ipr)
+                session = _Session(self._loop, host=False)
+        return self._keep(netns, session)
 
-    def open_here(self, netns: str) -> IPRoute:
+    def get(self, netns: str | None) -> IPRoute:
+        """pyroute2's IPRoute for the namespace."""
+        return self._session(netns).ipr
+
+    def fast(self, netns: str | None) -> Channel:
+        """The fast path (wire.Channel) for the namespace."""
+        return self._session(netns).fast
+
+    def open_here(self, netns: str) -> Channel:
         """A session for the namespace this thread is in now, kept under `netns`
         (used while a new namespace is being made, before it has its name)."""
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
         self.forget(netns)
-        return self._keep(netns, IPRoute(fileno=sock.detach(), use_event_loop=self._loop))
+        return self._keep(netns, _Session(self._loop, host=False)).fast
 
-    def _keep(self, netns: str | None, ipr: IPRoute) -> IPRoute:
-        self._open[netns] = ipr
+    def _keep(self, netns: str | None, session: _Session) -> _Session:
+        self._open[netns] = session
         while len(self._open) > self._max_open:
             _, old = self._open.popitem(last=False)
             old.close()
-        return ipr
+        return session
 
     def ns_fd(self, netns: str | None) -> int:
         """An fd for IFLA_NET_NS_FD; the caller closes it (host fd is shared: do not close)."""
         return self.host_fd if netns is None else nsfs.open_fd(netns)
 
     def forget(self, netns: str | None) -> None:
-        ipr = self._open.pop(netns, None)
-        if ipr is not None:
-            ipr.close()
+        session = self._open.pop(netns, None)
+        if session is not None:
+            session.close()
 
     def close(self) -> None:
         while self._open:
-            _, ipr = self._open.popitem()
-            ipr.close()
+            _, session = self._open.popitem()
+            session.close()
         if not self._loop.is_closed():
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()

@@ -61,9 +61,13 @@ class LabState:
         return {tuple(json.loads(k)) for k in (*self.created, *self.adopted)}
 
 
-def record(event: str, seq: int, op: Any = None, resource: Resource | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"seq": seq, "event": event}
-    if op is not None:
+def record(event: str, op: Any = None, resource: Resource | None = None, of: int | None = None) -> dict[str, Any]:
+    """A journal line; the writer numbers it. A "done" line for an op journalled as an
+    intent names that intent (`of`) instead of repeating the op."""
+    out: dict[str, Any] = {"event": event}
+    if of is not None:
+        out["of"] = of
+    elif op is not None:
         out["op"] = {
             "action": op.action,
             "resource": op.resource.to_dict(),
@@ -97,15 +101,18 @@ def _drop_inside(state: LabState, res: dict[str, Any]) -> None:
 
 def fold(state: LabState, records: Iterable[dict[str, Any]]) -> LabState:
     """Apply journal records to a state (in place) and return it."""
+    intents: dict[int, dict[str, Any]] = {}
     for rec in records:
         event = rec.get("event")
         if event == "adopt":
             res = rec["resource"]
             state.adopted[key_id(from_dict(res).key)] = res
             continue
-        op = rec.get("op")
+        op = rec.get("op") or intents.get(rec.get("of", -1), {}).get("op")
         if not op:
             continue
+        if event == "intent":
+            intents[rec.get("seq", -1)] = rec
         res = op["resource"]
         kid = key_id(from_dict(res).key)
         action = op["action"]

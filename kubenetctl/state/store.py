@@ -166,10 +166,11 @@ class JournalWriter:
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self.seq = 0
 
-    def write(self, rec: dict[str, Any]) -> None:
+    def write(self, rec: dict[str, Any]) -> int:
         self.seq += 1
         rec["seq"] = self.seq
         os.write(self.fd, (json.dumps(rec, separators=(",", ":")) + "\n").encode())
+        return self.seq
 
     def close(self) -> None:
         if self.fd >= 0:

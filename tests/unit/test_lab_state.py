@@ -35,37 +35,37 @@ def state_with(*resources):
 def test_an_intent_without_done_still_counts_as_created():
     """kill -9 between asking the kernel and hearing back: destroy must still look for it."""
     state = LabState("t", OWNER)
-    fold(state, [record("intent", 1, Op(CREATE, POD)), record("done", 2, Op(CREATE, POD)),
-                 record("intent", 3, Op(CREATE, HOST_END, peer=POD_END))])
+    fold(state, [dict(record("intent", Op(CREATE, POD)), seq=1), dict(record("done", of=1), seq=2),
+                 dict(record("intent", Op(CREATE, HOST_END, peer=POD_END)), seq=3)])
     assert set(state.created) == {key_id(POD.key), key_id(HOST_END.key), key_id(POD_END.key)}
 
 
 def test_deleting_a_namespace_forgets_what_was_inside():
     state = state_with(POD, POD_END, ADDR, Netns("t-node"), HOST_END)
-    fold(state, [record("done", 1, Op(DELETE, POD, before=POD))])
+    fold(state, [dict(record("intent", Op(DELETE, POD, before=POD)), seq=1), dict(record("done", of=1), seq=2)])
     assert set(state.created) == {key_id(Netns("t-node").key), key_id(HOST_END.key)}
 
 
 def test_deleting_a_veth_forgets_its_peer_and_addresses():
     state = state_with(HOST_END, POD_END, ADDR)
-    fold(state, [record("done", 1, Op(DELETE, HOST_END, before=HOST_END))])
+    fold(state, [record("done", Op(DELETE, HOST_END, before=HOST_END))])
     assert state.created == {}
 
 
 def test_a_changed_sysctl_is_remembered_once_and_forgotten_when_restored():
     before, after = Sysctl(None, "net.ipv4.ip_forward", "0"), Sysctl(None, "net.ipv4.ip_forward", "1")
     state = LabState("t", OWNER)
-    fold(state, [record("intent", 1, Op(UPDATE, after, before=before))])
-    fold(state, [record("intent", 2, Op(UPDATE, after, before=after))])  # a second apply: keep the first "before"
+    fold(state, [record("intent", Op(UPDATE, after, before=before))])
+    fold(state, [record("intent", Op(UPDATE, after, before=after))])  # a second apply: keep the first "before"
     assert list(state.restore.values()) == [before.to_dict()]
-    fold(state, [record("done", 3, Op(UPDATE, before, before=after))])
+    fold(state, [record("done", Op(UPDATE, before, before=after))])
     assert state.restore == {}
 
 
 def test_adopted_objects_are_not_created_ones():
     bridge = Link(None, "cni0", "bridge")
     state = LabState("t", OWNER)
-    fold(state, [record("adopt", 1, resource=bridge), record("intent", 2, Op(CREATE, bridge))])
+    fold(state, [record("adopt", resource=bridge), record("intent", Op(CREATE, bridge))])
     assert key_id(bridge.key) in state.adopted and key_id(bridge.key) not in state.created
 
 
@@ -85,7 +85,7 @@ def test_store_folds_a_crashed_journal_and_ignores_a_torn_line(tmp_path):
     store = Store(str(tmp_path))
     os.makedirs(store.path("t"))
     with store.journal("t") as journal:
-        journal.write(record("intent", 0, Op(CREATE, POD)))
+        journal.write(record("intent", Op(CREATE, POD)))
     with open(store.path("t", "journal.jsonl"), "a") as fh:
         fh.write('{"seq": 2, "event": "inte')  # the process died mid-write
     state = store.read("t")

@@ -1,0 +1,77 @@
+"""The fast path: one netlink request, sent and answered on a plain socket.
+
+pyroute2's IPRoute API runs every request through its request processor and an asyncio
+event loop: about 0.15 ms of Python per request on a quiet machine and close to 1 ms on
+a busy one, against about 0.03 ms for the same message sent with send() and answered
+with recv(). A 1,000-pod lab makes about 6,000 requests, so the backend sends its
+frequent, simple requests (loopback and link settings, veth and bridge creation,
+addresses, routes, neighbour and FDB entries, deletions) here. The messages are still
+pyroute2's message classes (ifinfmsg, ifaddrmsg, rtmsg, ndmsg): only the transport is
+plain. Errors are raised as pyroute2's NetlinkError(errno), so error mapping is shared.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+from typing import Any, Optional
+
+from pyroute2.netlink import NLM_F_ACK, NLM_F_DUMP, NLM_F_ECHO, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR
+from pyroute2.netlink.exceptions import NetlinkError
+
+HEADER = struct.Struct("=IHHII")  # len, type, flags, seq, pid
+ERROR_CODE = struct.Struct("=i")
+
+
+class Channel:
+    """A NETLINK_ROUTE socket (opened in its namespace by the caller) for requests."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.sock.bind((0, 0))
+        self.seq = 0
+
+    def request(self, msg: Any, msg_type: int, flags: int = 0, echo: bool = False,
+                reply: Optional[type] = None) -> list[Any]:
+        """Send one request and wait for its acknowledgement. With echo (and `reply`, the
+        message class to decode with), return what the kernel echoed back; a get request
+        returns its answer the same way."""
+        return self._exchange(msg, msg_type, NLM_F_REQUEST | NLM_F_ACK | flags | (NLM_F_ECHO if echo else 0), reply)
+
+    def dump(self, msg: Any, msg_type: int, reply: type) -> list[Any]:
+        """A dump request: every object the kernel lists, decoded with `reply`."""
+        return self._exchange(msg, msg_type, NLM_F_REQUEST | NLM_F_DUMP, reply)
+
+    def _exchange(self, msg: Any, msg_type: int, flags: int, reply: Optional[type]) -> list[Any]:
+        self.seq += 1
+        msg["header"]["type"] = msg_type
+        msg["header"]["flags"] = flags
+        msg["header"]["sequence_number"] = self.seq
+        msg.encode()
+        self.sock.send(msg.data)
+        answers: list[Any] = []
+        while True:
+            data = self.sock.recv(65536)
+            offset = 0
+            while offset + HEADER.size <= len(data):
+                length, kind, _, seq, _ = HEADER.unpack_from(data, offset)
+                if length < HEADER.size:
+                    raise NetlinkError(errno.EBADMSG, "truncated netlink message")
+                if seq == self.seq:
+                    if kind == NLMSG_ERROR:
+                        code = -ERROR_CODE.unpack_from(data, offset + HEADER.size)[0]
+                        if code:
+                            raise NetlinkError(code, f"kernel refused the request ({errno.errorcode.get(code, code)})")
+                        return answers
+                    if kind == NLMSG_DONE:
+                        return answers
+                    if reply is not None:
+                        answer = reply(data[offset:offset + length])
+                        answer.decode()
+                        answers.append(answer)
+                offset += (length + 3) & ~3
+
+    def close(self) -> None:
+        self.sock.close()
+
