@@ -83,8 +83,9 @@ def script(prefix: str, pods: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(cmd: list[str], env: dict[str, str] | None = None, stdin: str | None = None) -> tuple[float, float]:
-    """(seconds, peak RSS in MiB) of one child process."""
+def run(cmd: list[str], env: dict[str, str] | None = None, stdin: str | None = None) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds (user + system, with the processes it waited for), peak
+    RSS in MiB) of one child process."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -95,7 +96,7 @@ def run(cmd: list[str], env: dict[str, str] | None = None, stdin: str | None = N
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.read() if proc.stderr else ''}")  # type: ignore[union-attr]
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def namespaces(prefix: str) -> list[str]:
@@ -147,30 +148,33 @@ def main() -> None:
             for pods in sizes:
                 prefix = f"{TAG}-sh{pods}"
                 settle(baseline)
-                sh_time, _ = run(["bash", "-s"], stdin=script(prefix, pods))
+                sh_time, sh_cpu, _ = run(["bash", "-s"], stdin=script(prefix, pods))
                 sh_down = teardown_script(prefix)
 
                 lab = f"{TAG}-kn{pods}"
                 path = os.path.join(tmp, f"{lab}.yaml")
                 Path(path).write_text(recipe(lab, pods))
                 settle(baseline)
-                kn_time, kn_rss = run([*kn, "apply", path, "--no-progress"], env)
+                kn_time, kn_cpu, kn_rss = run([*kn, "apply", path, "--no-progress"], env)
                 made = len(namespaces(lab))
                 assert made == pods + 2, f"expected {pods + 2} namespaces, found {made}"
-                noop_time, noop_rss = run([*kn, "apply", path, "--no-progress"], env)
-                down_time, down_rss = run([*kn, "destroy", lab, "--no-progress"], env)
+                noop_time, _, noop_rss = run([*kn, "apply", path, "--no-progress"], env)
+                down_time, _, down_rss = run([*kn, "destroy", lab, "--no-progress"], env)
                 assert namespaces(lab) == []
                 row = {
                     "pods": pods, "script_s": round(sh_time, 3), "kubenetctl_s": round(kn_time, 3),
-                    "speedup": round(sh_time / kn_time, 2), "reapply_noop_s": round(noop_time, 3),
+                    "speedup": round(sh_time / kn_time, 2), "script_cpu_s": round(sh_cpu, 3),
+                    "kubenetctl_cpu_s": round(kn_cpu, 3), "cpu_ratio": round(sh_cpu / kn_cpu, 2),
+                    "loadavg_1min": round(os.getloadavg()[0], 1), "reapply_noop_s": round(noop_time, 3),
                     "destroy_s": round(down_time, 3), "script_teardown_s": round(sh_down, 3),
                     "peak_rss_mib": {"apply": round(kn_rss, 1), "reapply": round(noop_rss, 1), "destroy": round(down_rss, 1)},
                 }
                 results.append(row)
                 print(f"{pods:>5} pods: script {sh_time:6.2f} s, kubenetctl apply {kn_time:6.2f} s "
-                      f"-> {sh_time / kn_time:4.1f}x faster | re-apply (no-op) {noop_time:5.2f} s | "
+                      f"-> {sh_time / kn_time:4.1f}x faster (CPU {sh_cpu:.2f} s vs {kn_cpu:.2f} s: {sh_cpu / kn_cpu:.1f}x) | "
+                      f"re-apply (no-op) {noop_time:5.2f} s | "
                       f"destroy {down_time:5.2f} s (script teardown {sh_down:5.2f} s) | "
-                      f"peak RSS apply {kn_rss:.0f} MiB, re-apply {noop_rss:.0f} MiB, destroy {down_rss:.0f} MiB", flush=True)
+                      f"peak RSS apply {kn_rss:.0f} MiB, re-apply {noop_rss:.0f} MiB, destroy {down_rss:.0f} MiB | load {os.getloadavg()[0]:.1f}", flush=True)
         finally:
             for name in namespaces(TAG):
                 subprocess.run(["ip", "netns", "del", name], capture_output=True)

@@ -23,6 +23,7 @@ from kubenetctl.execute import netns_of
 from kubenetctl.netlink import errmap, messages, nsfs
 from kubenetctl.netlink.observe import NUD_PERMANENT, RTNH_F_ONLINK, observe
 from kubenetctl.netlink.session import Sessions
+from kubenetctl.netlink.wire import link_identity
 from kubenetctl.ownership import RTPROT_KUBENETCTL, marker
 from kubenetctl.plan.ops import CREATE, DELETE, REPLACE, Op
 from kubenetctl.resources import Address, Fdb, Link, Masquerade, Neighbor, Netns, Resource, Route, Sysctl, where
@@ -169,15 +170,16 @@ class NetlinkBackend:
                 res.name, res.kind, mtu=None if res.kind == "bridge" else res.mtu, mac=res.mac, up=res.up or None,
                 master=self._index(res.netns, res.master) if res.master else None, peer=peer,
             )
-            answer = self.sessions.fast(res.netns).request(msg, RTM_NEWLINK, CREATE, echo=True, reply=ifinfmsg)
+            answer = self.sessions.fast(res.netns).request(msg, RTM_NEWLINK, CREATE, echo=True, reply=bytes)
         finally:
             for fd in fds:
                 os.close(fd)
         for made in answer:
-            if made.get_attr("IFLA_IFNAME") == res.name:
-                self._learn_index(res.netns, res.name, made["index"])
-                if res.kind == "veth" and res.peer_netns != res.netns and made.get_attr("IFLA_LINK"):
-                    self._learn_index(res.peer_netns, res.peer or "", made.get_attr("IFLA_LINK"))
+            index, name, link = link_identity(made)
+            if name == res.name:
+                self._learn_index(res.netns, res.name, index)
+                if res.kind == "veth" and res.peer_netns != res.netns and link:
+                    self._learn_index(res.peer_netns, res.peer or "", link)
 
     def _create_with_pyroute2(self, op: Op, res: Link) -> None:
         spec: dict[str, Any] = {"ifname": res.name, "kind": res.kind}

@@ -22,6 +22,9 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 HEADER = struct.Struct("=IHHII")  # len, type, flags, seq, pid
 ERROR_CODE = struct.Struct("=i")
+IFINFO = struct.Struct("=BxHiII")  # struct ifinfomsg: family, type, index, flags, change
+NLA = struct.Struct("=HH")  # len, type
+IFLA_IFNAME, IFLA_LINK = 3, 5
 
 
 class Channel:
@@ -66,7 +69,9 @@ class Channel:
                         return answers
                     if kind == NLMSG_DONE:
                         return answers
-                    if reply is not None:
+                    if reply is bytes:
+                        answers.append(data[offset:offset + length])
+                    elif reply is not None:
                         answer = reply(data[offset:offset + length])
                         answer.decode()
                         answers.append(answer)
@@ -74,4 +79,23 @@ class Channel:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def link_identity(message: bytes) -> tuple[int, Optional[str], Optional[int]]:
+    """(ifindex, IFLA_IFNAME, IFLA_LINK) of an RTM_NEWLINK message, reading only those
+    (a full decode of a link message, with its statistics, costs ~0.3 ms)."""
+    _, _, index, _, _ = IFINFO.unpack_from(message, HEADER.size)
+    name = link = None
+    offset = HEADER.size + IFINFO.size
+    while offset + NLA.size <= len(message):
+        length, kind = NLA.unpack_from(message, offset)
+        if length < NLA.size:
+            break
+        kind &= 0x3FFF  # strip NLA_F_NESTED / NLA_F_NET_BYTEORDER
+        if kind == IFLA_IFNAME:
+            name = message[offset + NLA.size:offset + length].split(b"\0", 1)[0].decode()
+        elif kind == IFLA_LINK:
+            link = struct.unpack_from("=I", message, offset + NLA.size)[0]
+        offset += (length + 3) & ~3
+    return index, name, link
 

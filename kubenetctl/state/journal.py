@@ -15,7 +15,7 @@ lab list when they find a journal left by a crash.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from kubenetctl.resources import Resource, from_dict
@@ -44,7 +44,8 @@ class LabState:
     updated: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"apiVersion": "kubenetctl/v1", "kind": STATE_KIND, **asdict(self)}
+        # shallow: the values are already plain JSON data (asdict would deep-copy thousands of them)
+        return {"apiVersion": "kubenetctl/v1", "kind": STATE_KIND, **{f: getattr(self, f) for f in self.__dataclass_fields__}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "LabState":

@@ -123,7 +123,7 @@ class Store:
         path = self.path(lab, STATE_FILE)
         tmp = f"{path}.tmp.{os.getpid()}"
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(state.to_dict(), fh, indent=1, sort_keys=False)
+            fh.write(json.dumps(state.to_dict(), separators=(",", ":")))  # compact: C encoder, 1,000 pods in ms
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
