@@ -78,7 +78,7 @@ def rows_for(state: LabState, all_pairs: bool = False) -> list[Row]:
 def run(rows: list[Row], timeout: float = 1.0) -> list[Row]:
     local = [r for r in rows if r.local]
     probes = ping_all([Probe(r.netns, r.address) for r in local], timeout=timeout)
-    for row, probe in zip(local, probes):
+    for row, probe in zip(local, probes, strict=True):
         row.reached, row.rtt_ms, row.error = probe.reached, probe.rtt_ms, probe.error
     return rows
 

@@ -12,7 +12,7 @@ colliding name that someone else made is left alone and reported.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
 from kubenetctl.ownership import PROTO_OWNER
@@ -55,6 +55,30 @@ def _implied(mine: list[Resource], ops: list[Op]) -> list[Link]:
     return [r for r in mine if isinstance(r, Link) and r.kind == "veth" and r.netns not in gone and r.peer_netns in gone]
 
 
+def _replaced_links(ops: list[Op]) -> set[tuple]:
+    keys = set()
+    for op in ops:
+        if op.action == REPLACE and isinstance(op.resource, Link):
+            keys.add(op.resource.key)
+            if op.resource.kind == "veth":
+                keys.add(("link", op.resource.peer_netns, op.resource.peer))
+    return keys
+
+
+def _without_dependents(snap: Snapshot, links: set[tuple]) -> Snapshot:
+    """The snapshot as it will be after these links are deleted and made again: what
+    lived on them (addresses, routes, neighbours, FDB entries) is gone, ports they were
+    master of are detached."""
+    out = Snapshot(scope=set(snap.scope))
+    for key, res in snap.resources.items():
+        if isinstance(res, Link) and res.master and ("link", res.netns, res.master) in links:
+            res = replace(res, master=None)
+        elif res.TYPE in ("address", "route", "neighbor", "fdb") and any(dep in links for dep in res.deps()):
+            continue
+        out.add(res, snap.owner(key), **snap.facts.get(key, {}))
+    return out
+
+
 def _removals(targets: Iterable[Resource], snap: Snapshot, owner: str) -> tuple[list[Resource], list[Resource]]:
     mine, foreign = [], []
     for res in targets:
@@ -73,7 +97,11 @@ def apply_plan(desired: Sequence[Resource], adopt: set[tuple], snap: Snapshot, o
     plan.ops.extend(plan_delete(mine, snap))
     plan.implied = _implied(mine, plan.ops)
     adopt_keys = (adopt | adopted_before) & wanted
-    plan.ops.extend(plan_apply(desired, snap, owner, adopt=adopt_keys, allow_replace=True))
+    ops = plan_apply(desired, snap, owner, adopt=adopt_keys, allow_replace=True)
+    replaced = _replaced_links(ops)
+    if replaced:  # plan again as the kernel will be once they are gone: their dependents come back
+        ops = plan_apply(desired, _without_dependents(snap, replaced), owner, adopt=adopt_keys, allow_replace=True)
+    plan.ops.extend(ops)
     plan.adopt = [r for r in desired if r.key in adopt_keys and r.key in snap and not owned_by(r, snap, owner)]
     return plan
 

@@ -31,7 +31,7 @@ from kubenetctl.snapshot import Snapshot
 
 GONE = (errno.ENODEV, errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL)
 LOOPBACK_IFINDEX = 1  # the kernel gives every namespace's lo this index
-CREATE = NLM_F_CREATE | NLM_F_EXCL
+NEW = NLM_F_CREATE | NLM_F_EXCL  # create, fail if it exists
 FAST_KINDS = ("veth", "bridge")  # made on the fast path; other kinds through pyroute2's API
 
 
@@ -170,7 +170,7 @@ class NetlinkBackend:
                 res.name, res.kind, mtu=None if res.kind == "bridge" else res.mtu, mac=res.mac, up=res.up or None,
                 master=self._index(res.netns, res.master) if res.master else None, peer=peer,
             )
-            answer = self.sessions.fast(res.netns).request(msg, RTM_NEWLINK, CREATE, echo=True, reply=bytes)
+            answer = self.sessions.fast(res.netns).request(msg, RTM_NEWLINK, NEW, echo=True, reply=bytes)
         finally:
             for fd in fds:
                 os.close(fd)
@@ -266,7 +266,7 @@ class NetlinkBackend:
         res = op.resource
         assert isinstance(res, Address)
         msg = messages.address(self._index(res.netns, res.link), res.cidr, proto=RTPROT_KUBENETCTL)
-        self.sessions.fast(res.netns).request(msg, RTM_NEWADDR, CREATE)
+        self.sessions.fast(res.netns).request(msg, RTM_NEWADDR, NEW)
 
     def _delete_address(self, op: Op) -> None:
         res = op.resource
@@ -285,7 +285,7 @@ class NetlinkBackend:
     def _create_route(self, op: Op) -> None:
         res = op.resource
         assert isinstance(res, Route)
-        self.sessions.fast(res.netns).request(self._route(res), RTM_NEWROUTE, CREATE)
+        self.sessions.fast(res.netns).request(self._route(res), RTM_NEWROUTE, NEW)
 
     def _update_route(self, op: Op) -> None:
         res = op.resource

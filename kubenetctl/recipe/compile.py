@@ -140,7 +140,7 @@ class Compiler:
                         explicit[info.name] = ipaddress.ip_network(cidr)  # type: ignore[assignment]
             order = [n for n in self.topo.nodes if n in explicit or n in used]
             got = ipam.slices(net.cidr, net.prefix, order, explicit, self.previous, f"slice/{net.name}")  # type: ignore[arg-type]
-            for node, why in got.short.items():
+            for why in got.short.values():
                 self.problem((*net.path, "cidr"), why, hint="use a larger cidr or a longer nodePrefix")
             self.slices[net.name] = {n: ipaddress.ip_network(s) for n, s in got.values.items()}  # type: ignore[misc]
             self.out.allocations.update({f"slice/{net.name}/{n}": s for n, s in got.values.items()})

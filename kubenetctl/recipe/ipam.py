@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 Net = ipaddress.IPv4Network
 FIRST_POD_OFFSET = 2
@@ -53,16 +53,20 @@ def slices(
                 out.values[node] = old
                 taken.append(net)  # type: ignore[arg-type]
     free = (s for s in cidr.subnets(new_prefix=prefix) if not any(s.overlaps(t) for t in taken))
-    for node in order:
-        if node in out.values:
+    _lowest_free(out, order, free, lambda node: f"{cidr} has no free /{prefix} slice left for node {node}")
+    return out
+
+
+def _lowest_free(out: Allocation, keys: Iterable[str], free: Iterator[Any], full: Callable[[str], str]) -> None:
+    """Give each key still without a value the next value from `free` (lowest first)."""
+    for key in keys:
+        if key in out.values:
             continue
         got = next(free, None)
         if got is None:
-            out.short[node] = f"{cidr} has no free /{prefix} slice left for node {node}"
-            continue
-        out.values[node] = str(got)
-        taken.append(got)
-    return out
+            out.short[key] = full(key)
+        else:
+            out.values[key] = str(got)
 
 
 def _candidates(slice_: Net) -> Iterator[str]:
@@ -88,15 +92,7 @@ def addresses(
             out.values[key] = old
             taken.add(old)
     pool = (a for a in _candidates(slice_) if a not in taken)
-    for key, pinned in wanted:
-        if key in out.values:
-            continue
-        got = next(pool, None)
-        if got is None:
-            out.short[key] = f"{slice_} is full"
-            continue
-        out.values[key] = got
-        taken.add(got)
+    _lowest_free(out, (key for key, _ in wanted), pool, lambda key: f"{slice_} is full")
     return out
 
 

@@ -185,22 +185,20 @@ class NamespaceSpec(_Model):
     adopt: bool = Field(False, description="Use an existing namespace; destroy leaves it in place.")
 
 
-class _LinkBase(_Placed):
+class _LinkEnd(_Model):
     name: IfName
     mtu: Optional[Mtu] = None
     mac: Optional[UnicastMac] = None
     up: bool = True
     master: Optional[IfName] = None
+
+
+class _LinkBase(_LinkEnd, _Placed):
     adopt: bool = Field(False, description="Use an existing link; destroy leaves it in place.")
 
 
-class VethPeer(_Model):
-    name: IfName
+class VethPeer(_LinkEnd):
     netns: Optional[Name] = None
-    mtu: Optional[Mtu] = None
-    mac: Optional[UnicastMac] = None
-    up: bool = True
-    master: Optional[IfName] = None
 
 
 class VethLink(_LinkBase):

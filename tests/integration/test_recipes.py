@@ -240,6 +240,25 @@ def test_an_edited_recipe_changes_only_what_changed(lab):
     assert_gone(lab, name)
 
 
+def test_a_new_vni_replaces_the_device_and_what_lived_on_it(lab):
+    name, path = lab.recipe("vxlan-flood", "vni")
+    applied(path)
+
+    def vni43(data):
+        data["spec"]["networks"][0]["overlay"]["vni"] = 43
+
+    _, path = lab.recipe("vxlan-flood", "vni", vni43)
+    ops = applied(path)["items"]
+    got = sorted((op["action"], op["resource"]["type"], op["resource"]["netns"]) for op in ops)
+    assert got == [("create", "fdb", f"{name}-node1"), ("create", "fdb", f"{name}-node2"),
+                   ("replace", "link", f"{name}-node1"), ("replace", "link", f"{name}-node2")]
+    vx = ip_json("-d", "link", "show", "dev", "vxlan42", netns=f"{name}-node1")[0]
+    assert vx["linkinfo"]["info_data"]["id"] == 43 and vx["master"] == "br-l2"  # a port again, with its FDB entry
+    ok(kn("check", name))
+    assert applied(path)["items"] == []
+    ok(kn("destroy", name))
+
+
 # -- crashes, lost files, locks ------------------------------------------------------------
 def _kn_popen(*args: str) -> subprocess.Popen:
     exe = shutil.which("kubenetctl") or ""
@@ -375,7 +394,7 @@ def test_node_mode_builds_one_network_from_two_hosts(lab, names):
         run("ip", "netns", "add", ns)
     run("ip", "-n", wire, "link", "add", "br0", "type", "bridge")
     run("ip", "-n", wire, "link", "set", "br0", "up")
-    for k, (node, host) in enumerate(hosts.items(), start=2):
+    for k, host in enumerate(hosts.values(), start=2):
         run("ip", "-n", wire, "link", "add", f"p{k}", "type", "veth", "peer", "name", "eth0", "netns", host)
         run("ip", "-n", wire, "link", "set", f"p{k}", "master", "br0", "up")
         run("ip", "-n", host, "addr", "add", f"192.168.77.{k}/24", "dev", "eth0")

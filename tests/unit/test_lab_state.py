@@ -10,8 +10,8 @@ from kubenetctl.errors import Busy, Conflict, KernelError, NotFound
 from kubenetctl.execute import Executor
 from kubenetctl.lab.plan import apply_plan, destroy_plan, owned_by
 from kubenetctl.ownership import PROTO_OWNER
-from kubenetctl.plan.ops import CREATE, DELETE, UPDATE, Op
-from kubenetctl.resources import Address, Link, Masquerade, Netns, Route, Sysctl
+from kubenetctl.plan.ops import CREATE, DELETE, REPLACE, UPDATE, Op
+from kubenetctl.resources import Address, Fdb, Link, Masquerade, Netns, Route, Sysctl
 from kubenetctl.snapshot import Snapshot
 from kubenetctl.state.journal import LabState, fold, key_id, record
 from kubenetctl.state.store import Store
@@ -205,3 +205,23 @@ def test_state_file_shape(tmp_path):
         store.write("t", state_with(POD))
     doc = json.loads(open(store.path("t", "state.json")).read())
     assert doc["apiVersion"] == "kubenetctl/v1" and doc["kind"] == "LabState" and doc["owner"] == OWNER
+
+
+def test_a_replaced_link_gets_back_what_lived_on_it():
+    """Changing a VXLAN's VNI means a new device: its FDB entries and address must be made
+    again, and a bridge's ports re-attached (the kernel drops them with the old device)."""
+    old_vx = Link("t-node", "vx", "vxlan", vni=1, port=8472, learning=False, master="br")
+    new_vx = Link("t-node", "vx", "vxlan", vni=2, port=8472, learning=False, master="br")
+    fdb = Fdb("t-node", "vx", "00:00:00:00:00:00", "192.168.0.3")
+    bridge_old = Link("t-node", "br", "bridge", mtu=1450)
+    port = Link("t-node", "p1", "bridge", master="br")
+    snap = kernel((Netns("t-node"), OWNER), (old_vx, OWNER), (fdb, OWNER), (bridge_old, OWNER), (port, OWNER))
+    state = state_with(Netns("t-node"), old_vx, fdb, bridge_old, port)
+    plan = apply_plan([Netns("t-node"), bridge_old, new_vx, fdb, port], set(), snap, OWNER, state)
+    assert [(op.action, op.resource.key) for op in plan.ops] == [(REPLACE, new_vx.key), (CREATE, fdb.key)]
+    # a replaced bridge: its ports are attached again
+    snap2 = kernel((Netns("t-node"), OWNER), (Link("t-node", "br", "vxlan", vni=9, port=1, learning=False), OWNER),
+                   (port, OWNER))
+    flipped = Link("t-node", "br", "vxlan", vni=8, port=1, learning=False)
+    plan2 = apply_plan([Netns("t-node"), flipped, port], set(), snap2, OWNER, None)
+    assert [(op.action, op.resource.key) for op in plan2.ops] == [(REPLACE, flipped.key), (UPDATE, port.key)]
