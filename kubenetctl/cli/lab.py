@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from kubenetctl.cli.common import G, list_output, require_root
-from kubenetctl.errors import CheckFailed, KubenetError
+from kubenetctl.errors import CheckFailed, KubenetError, PermissionDenied
 from kubenetctl.views.output import document, emit
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -141,7 +141,7 @@ def plan(file: FileArg, node: NodeOpt = None, state_dir: StateDirOpt = None) -> 
 def _read_state(store: "Store", lab: str) -> Any:
     try:
         return store.read(lab)
-    except PermissionError:
+    except PermissionDenied:
         return None
 
 
@@ -245,9 +245,6 @@ def list_(state_dir: StateDirOpt = None) -> None:
             state = store.read(name)
         except KubenetError as exc:
             rows.append({"name": name, "status": "unreadable", "error": exc.message})
-            continue
-        except PermissionError:
-            rows.append({"name": name, "status": "unreadable", "error": "permission denied"})
             continue
         if state is None:
             continue

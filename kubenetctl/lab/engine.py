@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
 from kubenetctl.errors import Conflict, KubenetError
-from kubenetctl.execute import netns_of
+from kubenetctl.execute import Executor, netns_of
 from kubenetctl.lab.plan import LabPlan, apply_plan, destroy_plan
 from kubenetctl.plan.ops import Op
 from kubenetctl.recipe import Compiled
@@ -126,15 +126,22 @@ def wait_gone(links: list, timeout: float = 10.0) -> list:
     return left
 
 
+def same_mode(compiled: Compiled, state: Optional[LabState]) -> None:
+    """A lab applied with --node N is only ever reconciled with --node N (and without, without)."""
+    if state is not None and state.node != compiled.node:
+        here = f"--node {state.node}" if state.node else "without --node"
+        raise Conflict(f"lab {compiled.lab} was applied on this machine {here}",
+                       hint=f"destroy it first (kubenetctl destroy {compiled.lab}), or apply it the same way")
+
+
 class Engine:
     def __init__(self, store: Store, sessions: "Sessions") -> None:
-        from kubenetctl.execute import Executor
         from kubenetctl.netlink.backend import NetlinkBackend
 
         self.store = store
         self.sessions = sessions
         self.backend = NetlinkBackend(sessions)
-        self._executor = Executor
+        self.undone: list[Op] = []
 
     def _run(self, lab: str, owner: str, ops: list[Op], adopt: list[Resource], progress: Optional[Progress],
              *, keep_going: bool = False) -> tuple[list[Op], list[KubenetError]]:
@@ -161,7 +168,7 @@ class Engine:
             def start(op: Op) -> None:
                 intent[id(op)] = journal.write(record("intent", op))
 
-            ex = self._executor(self.backend, owner, on_done=finished)
+            ex = Executor(self.backend, owner, on_done=finished)
             for res in adopt:
                 journal.write(record("adopt", resource=res))
             if keep_going:
@@ -185,10 +192,7 @@ class Engine:
         """Reconcile the kernel with the compiled lab; the caller holds the lab's lock."""
         lab = compiled.lab
         started = time.perf_counter()
-        if state is not None and state.node != compiled.node:
-            here = f"--node {state.node}" if state.node else "without --node"
-            raise Conflict(f"lab {lab} was applied on this machine {here}",
-                           hint=f"destroy it first (kubenetctl destroy {lab}), or apply it the same way")
+        same_mode(compiled, state)
         snap = observe_resources(self.sessions, [*compiled.resources, *(state.created_resources() if state else [])])
         plan = apply_plan(compiled.resources, compiled.adopt, snap, compiled.owner, state)
         outcome = Outcome(lab, plan=plan)
@@ -228,6 +232,7 @@ class Engine:
 
     # -- plan (read only) ------------------------------------------------------------------
     def plan(self, compiled: Compiled, state: Optional[LabState]) -> LabPlan:
+        same_mode(compiled, state)
         snap = observe_resources(self.sessions, [*compiled.resources, *(state.created_resources() if state else [])])
         return apply_plan(compiled.resources, compiled.adopt, snap, compiled.owner, state)
 

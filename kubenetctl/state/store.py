@@ -51,6 +51,9 @@ class Store:
             return sorted(n for n in os.listdir(self.labs) if not n.startswith(".") and os.path.isdir(self.path(n)))
         except FileNotFoundError:
             return []
+        except PermissionError:
+            raise PermissionDenied(f"cannot read the lab records in {self.labs}",
+                                   hint="run as root, or set KUBENETCTL_STATE_DIR to a directory you can read") from None
 
     def missing(self, lab: str) -> NotFound:
         return NotFound(f"no lab named {lab!r} in {self.labs}", hint="see 'kubenetctl lab list' (or set KUBENETCTL_STATE_DIR)")
@@ -103,6 +106,8 @@ class Store:
                 state = LabState.from_dict(json.load(fh))
         except FileNotFoundError:
             pass
+        except PermissionError:
+            raise PermissionDenied(f"cannot read the state of lab {lab} ({state_path})", hint="run as root") from None
         except (ValueError, TypeError) as exc:
             raise Busy(f"the state of lab {lab} is unreadable ({state_path}: {exc})",
                        hint="move the file away to start over; objects of the lab then need deleting by hand") from None
@@ -132,7 +137,7 @@ class Store:
     def journal_records(self, lab: str) -> list[dict[str, Any]]:
         out = []
         try:
-            with open(self.path(lab, JOURNAL_FILE), encoding="utf-8") as fh:
+            with open(self.path(lab, JOURNAL_FILE), encoding="utf-8") as fh:  # PermissionError: read() saw it first
                 for line in fh:
                     try:
                         out.append(json.loads(line))

@@ -259,6 +259,18 @@ def test_a_new_vni_replaces_the_device_and_what_lived_on_it(lab):
     ok(kn("destroy", name))
 
 
+def test_progress_goes_to_stderr_and_json_stays_clean(lab):
+    from tests.helpers import kn_process
+
+    name, path = lab.recipe("bridge-nat", "prog")
+    result = kn_process("-o", "json", "apply", str(path), "--progress",
+                        env={"FORCE_COLOR": "1", "KUBENETCTL_STATE_DIR": str(lab.state_dir)})
+    assert result.code == 0, result
+    assert json.loads(result.stdout)["kind"] == "ApplyResult"  # nothing but the document on stdout
+    assert f"apply {name}" in result.stderr  # the bar was drawn on stderr
+    ok(kn("destroy", name))
+
+
 # -- crashes, lost files, locks ------------------------------------------------------------
 def _kn_popen(*args: str) -> subprocess.Popen:
     exe = shutil.which("kubenetctl") or ""
