@@ -13,13 +13,15 @@ to read, which operations to run) and keeps the lab's books:
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
 import socket
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Optional
 
 from kubenetctl.errors import Conflict, KubenetError
 from kubenetctl.execute import Executor, netns_of
@@ -126,6 +128,19 @@ def wait_gone(links: list, timeout: float = 10.0) -> list:
     return left
 
 
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Python's cycle collector off while thousands of short-lived objects come and go
+    (it ran for ~5% of a 1,000-pod apply and finds nothing: they hold no cycles)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def same_mode(compiled: Compiled, state: Optional[LabState]) -> None:
     """A lab applied with --node N is only ever reconciled with --node N (and without, without)."""
     if state is not None and state.node != compiled.node:
@@ -148,8 +163,13 @@ class Engine:
         """Carry out ops with intent/done journal lines. Apply: the first failure undoes
         everything done so far (and raises). Destroy (keep_going): failures are collected
         and the rest still runs."""
+        with _no_gc():
+            return self._run_ops(lab, owner, ops, adopt, progress, keep_going)
+
+    def _run_ops(self, lab: str, owner: str, ops: list[Op], adopt: list[Resource], progress: Optional[Progress],
+                 keep_going: bool) -> tuple[list[Op], list[KubenetError]]:
         done: list[Op] = []
-        self.undone: list[Op] = []
+        self.undone = []
         intent: dict[int, int] = {}  # id(op) -> journal line of its intent
         failures: list[KubenetError] = []
         advance = progress(len(ops)) if progress is not None and ops else None
