@@ -49,8 +49,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 # -- what exists on the machine (read with iproute2: an oracle independent of kubenetctl) --
-def ip_json(*args: str, netns: str | None = None) -> list[dict]:
-    cmd = ["ip", "-j", *(["-n", netns] if netns else []), *args]
+def ip_json(*args: str, netns: str | None = None, tool: str = "ip") -> list[dict]:
+    """`ip -j ...` (or `bridge -j ...` with tool="bridge") as parsed JSON."""
+    cmd = [tool, "-j", *(["-n", netns] if netns else []), *args]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out) if out.strip() else []
 
