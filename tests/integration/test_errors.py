@@ -6,13 +6,18 @@ import subprocess
 import pytest
 
 from kubenetctl.errors import ExitCode
-from tests.conftest import HAS_8021Q, ip_json, netns_names
+from tests.conftest import HAS_8021Q, PREFIX, ip_json, netns_names
 from tests.helpers import CliResult, installed_entry_point, kn_process
 from tests.topologies import run
 
 
 def kernel_state(*namespaces):
-    state = {"netns": sorted(netns_names()), "host": sorted(link["ifname"] for link in ip_json("link", "show"))}
+    """This run's namespaces and host links (other processes may be busy on the machine),
+    and every interface and address inside the given namespaces."""
+    state = {
+        "netns": sorted(n for n in netns_names() if n.startswith(PREFIX)),
+        "host": sorted(link["ifname"] for link in ip_json("link", "show") if link["ifname"].startswith(PREFIX)),
+    }
     for ns in namespaces:
         state[ns] = sorted((a["ifname"], tuple(x["local"] for x in a.get("addr_info", []))) for a in ip_json("addr", "show", netns=ns))
     return state
