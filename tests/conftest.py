@@ -104,9 +104,8 @@ class Names:
         return name
 
     def leftovers(self) -> tuple[list[str], list[str]]:
-        nss, _ = ours(self.ns_prefix)
-        _, links = ours(self.link_prefix)
-        return nss, links
+        nss, links = ours(self.link_prefix)  # also namespaces named from the link prefix
+        return sorted(set(nss) | set(ours(self.ns_prefix)[0])), links
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
