@@ -147,6 +147,19 @@ def test_vlan_100_pods_reach_each_other_across_a_trunk_and_vlan_200_does_not(kn,
         assert not ping(p100a, ips[p200b]), "a VLAN 100 pod reached a VLAN 200 pod"
 
 
+def test_a_vlan_id_taken_on_the_parent_is_a_conflict_naming_it(kn, names, trunk):
+    node, pod, parent = trunk
+    first, second = names.link("v5"), names.link("v5b")
+    assert actions(vlan_add(kn, first, parent, node, 5, pod, "10.77.5.1/24")) == ["created", "created"]
+    before = link_names(node)
+
+    result = kn("vlan", "add", second, "--parent", parent, "--netns", node, "--id", "5", "--addr", "10.77.5.2/24")
+    assert result.code == ExitCode.CONFLICT, result
+    assert f"{parent} in the netns {node} already has a sub-interface for VLAN 5" in one_error_line(result)
+    assert link_names(node) == before
+    assert link(pod, first)["linkinfo"]["info_data"]["id"] == 5
+
+
 @pytest.mark.parametrize("vlan_id", ["0", "4095"])
 def test_reserved_vlan_ids_are_refused_and_nothing_is_created(kn, names, trunk, vlan_id):
     node, pod, parent = trunk
