@@ -42,6 +42,15 @@ def installed_entry_point() -> str | None:
     return beside if os.access(beside, os.X_OK) else shutil.which("kubenetctl")
 
 
+def one_error_line(result: CliResult) -> str:
+    """The one error line a failed command printed (a hint line may follow; never a traceback)."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and lines[0].startswith("kubenetctl: error: "), result
+    assert all(line.startswith("  hint: ") for line in lines[1:]), result
+    assert "Traceback" not in result.stderr, result
+    return lines[0]
+
+
 def kn_process(*args: str, env: dict[str, str] | None = None) -> CliResult:
     """Run the installed entry point as a real process (exit codes, stderr, start-up)."""
     exe = installed_entry_point()

@@ -14,7 +14,7 @@ import pytest
 
 from kubenetctl.errors import ExitCode
 from tests.conftest import ip_json
-from tests.helpers import ping
+from tests.helpers import one_error_line, ping
 
 
 def link(netns: str, name: str) -> dict | None:
@@ -33,14 +33,6 @@ def addresses(netns: str, name: str) -> list[str]:
 
 def peer_netns_name(netns: str, nsid: int) -> str | None:
     return next((e.get("name") for e in ip_json("netns", "list-id", netns=netns) if e["nsid"] == nsid), None)
-
-
-def one_error_line(result) -> str:  # type: ignore[no-untyped-def]
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines and lines[0].startswith("kubenetctl: error: "), result
-    assert all(line.startswith("  hint: ") for line in lines[1:]), result
-    assert "Traceback" not in result.stderr, result
-    return lines[0]
 
 
 def actions(result) -> list[str]:  # type: ignore[no-untyped-def]
@@ -63,11 +55,11 @@ def namespaces(kn, *nss: str) -> Iterator[None]:  # type: ignore[no-untyped-def]
 def trunk(kn, names):  # type: ignore[no-untyped-def]
     """A node namespace with a trunk veth pair (both ends in the node) and an empty pod namespace."""
     node, pod = names.ns("node"), names.ns("pod")
-    trunk, other = names.link("tr"), names.link("tro")
+    parent, other_end = names.link("tr"), names.link("tro")
     with namespaces(kn, node, pod):
-        result = kn("veth", "add", trunk, "--peer", other, "--netns", node)
+        result = kn("veth", "add", parent, "--peer", other_end, "--netns", node)
         assert result.code == 0, result
-        yield node, pod, trunk
+        yield node, pod, parent
 
 
 def vlan_add(kn, name: str, parent: str, node: str, vlan_id: int, pod: str, cidr: str):  # type: ignore[no-untyped-def]
