@@ -7,7 +7,7 @@ import pytest
 
 from kubenetctl.errors import ExitCode
 from tests.conftest import HAS_8021Q, PREFIX, ip_json, netns_names
-from tests.helpers import CliResult, installed_entry_point, kn_process
+from tests.helpers import CliResult, installed_entry_point, kn_process, one_error_line
 from tests.topologies import run
 
 
@@ -25,10 +25,8 @@ def kernel_state(*namespaces):
 
 def assert_clean_failure(result, code, needle):
     assert result.code == code, result
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines[0].startswith("kubenetctl: error: ") and needle in lines[0], result
-    assert all(line.startswith("  hint: ") for line in lines[1:]) and len(lines) <= 2, result
-    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert needle in one_error_line(result), result
+    assert len(result.stderr.strip().splitlines()) <= 2 and result.stdout == "", result
 
 
 @pytest.fixture
