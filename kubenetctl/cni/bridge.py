@@ -25,7 +25,9 @@ from kubenetctl.cni.netconf import BridgeConf, IpamConf, port_mappings, requeste
 from kubenetctl.cni.request import Request
 from kubenetctl.cni.spec import CniError
 from kubenetctl.errors import Conflict
+from kubenetctl.plan.ops import CREATE, DELETE, UPDATE, Op
 from kubenetctl.resources import Address, Link, Route, Sysctl
+from kubenetctl.snapshot import Snapshot
 
 log = logging.getLogger("kubenetctl.cni")
 VETH_TRIES = 5
@@ -58,7 +60,7 @@ class Kernel:
         found = snap.get(("link", netns, name))
         return found if isinstance(found, Link) else None
 
-    def snapshot(self, netns: str | None, types: frozenset[str]):  # type: ignore[no-untyped-def]
+    def snapshot(self, netns: str | None, types: frozenset[str]) -> Snapshot:
         return self.ex.snapshot(netns, types)
 
 
@@ -76,16 +78,18 @@ def _ipam(req: Request, conf: BridgeConf, prog: str) -> IpamConf | None:
     return IpamConf.parse(conf.ipam) if conf.ipam_type == prog else None
 
 
-def _mac(snap: Any, netns: str | None, name: str) -> str | None:
-    link = snap.get(("link", netns, name))
-    return link.mac if isinstance(link, Link) else None
+def random_mac() -> str:
+    """A locally administered unicast MAC (known before creation, so the result needs no dump)."""
+    b = bytearray(secrets.token_bytes(6))
+    b[0] = (b[0] & 0xFC) | 0x02
+    return ":".join(f"{x:02x}" for x in b)
 
 
 def add(req: Request, prog: str) -> dict[str, Any]:
     conf = BridgeConf.parse(req.config)
     ipam = _ipam(req, conf, prog)
     netns = _netns(req)
-    mac = requested_mac(req)
+    mac = requested_mac(req) or random_mac()
     ports = port_mappings(req)
     which = masq.backend(conf.masq_backend) if (conf.ip_masq or ports) else None
     kernel = Kernel(req)
@@ -103,12 +107,12 @@ def add(req: Request, prog: str) -> dict[str, Any]:
             ips = ipam_result.get("ips") or []
             if not ips:
                 raise CniError(spec.INVALID_CONFIG, f"IPAM plugin {conf.ipam_type} returned no IP addresses")
-            _bridge(kernel, conf, ips)
-            host = _attach(kernel, req, conf, netns, mac, ips, ipam_result.get("routes") or [])
-            addresses = [ip["address"] for ip in ips]
+            bridge_mac = _bridge(kernel, conf, ips)
+            host, host_mac = _attach(kernel, req, conf, netns, mac, ips, ipam_result.get("routes") or [])
             if which is not None:
                 try:
-                    masq.setup(which, req.name, req.container_id, req.ifname, addresses, conf.ip_masq, ports)
+                    masq.setup(which, req.name, req.container_id, req.ifname, [ip["address"] for ip in ips],
+                               conf.ip_masq, ports)
                 except BaseException:
                     masq.teardown(which, req.name, req.container_id, req.ifname)
                     kernel.ex.remove(Link(netns, req.ifname, "veth"), force=True)
@@ -119,96 +123,108 @@ def add(req: Request, prog: str) -> dict[str, Any]:
             except Exception as exc:  # keep the first error; say what could not be undone
                 log.warning("rollback: releasing the addresses failed: %s", exc)
             raise
-        snap = kernel.snapshot(None, frozenset({"link"}))
-        inner = kernel.snapshot(netns, frozenset({"link"}))
     finally:
         kernel.close()
-    routes = _result_routes(conf, ips, ipam_result.get("routes") or [])
+    pod_itf: dict[str, Any] = {"name": req.ifname, "mac": mac, "sandbox": netns}
+    if conf.mtu:
+        pod_itf["mtu"] = conf.mtu
     return {
-        "interfaces": [
-            {"name": conf.bridge, "mac": _mac(snap, None, conf.bridge)},
-            {"name": host, "mac": _mac(snap, None, host)},
-            {"name": req.ifname, "mac": _mac(inner, netns, req.ifname), "sandbox": netns},
-        ],
+        "interfaces": [{"name": conf.bridge, "mac": bridge_mac}, {"name": host, "mac": host_mac}, pod_itf],
         "ips": [{"address": ip["address"], **({"gateway": ip["gateway"]} if ip.get("gateway") else {}), "interface": 2}
                 for ip in ips],
-        "routes": routes,
+        "routes": _result_routes(conf, ips, ipam_result.get("routes") or []),
         "dns": ipam_result.get("dns") or {},
     }
 
 
-def _ensure_shared(kernel: Kernel, res: Any, adopt: bool = False) -> None:
-    """Shared objects (bridge, gateway address) may be created by a parallel ADD at the
-    same moment: the loser's EEXIST is then success."""
-    for attempt in (1, 2):
-        try:
-            kernel.ex.ensure(res, adopt=adopt)
-            return
-        except Conflict:
-            if attempt == 2 or kernel.ex.observe_one(res).get(res.key) is None:
-                raise
+def _create_shared(kernel: Kernel, res: Any) -> None:
+    """Create a shared object (bridge, gateway address) seen absent a moment ago; a
+    parallel ADD may create it at the same moment, and then its EEXIST is success."""
+    try:
+        kernel.ex.apply(Op(CREATE, res))
+    except Conflict:
+        if kernel.ex.observe_one(res).get(res.key) is None:
+            raise
 
 
-def _bridge(kernel: Kernel, conf: BridgeConf, ips: list[dict[str, Any]]) -> None:
-    """The bridge and what hangs off it; not part of the rollback (other pods use it)."""
-    current = kernel.link(None, conf.bridge)
-    if current is not None and current.kind != "bridge":
+def _bridge(kernel: Kernel, conf: BridgeConf, ips: list[dict[str, Any]]) -> str | None:
+    """The bridge and what hangs off it; not part of the rollback (other pods use it).
+    Returns the bridge's MAC (set at creation, so that it does not follow its ports)."""
+    snap = kernel.snapshot(None, frozenset({"link", "address"}))
+    current = snap.get(("link", None, conf.bridge))
+    if isinstance(current, Link) and current.kind != "bridge":
         raise CniError(spec.CONFLICT, f"{conf.bridge} exists and is a {current.kind}, not a bridge")
     if current is None:
-        _ensure_shared(kernel, Link(None, conf.bridge, "bridge", mtu=conf.mtu, up=True), adopt=True)
+        current = Link(None, conf.bridge, "bridge", mtu=conf.mtu, mac=random_mac(), up=True)
+        _create_shared(kernel, current)
     elif not current.up:
         kernel.ex.set_link(None, conf.bridge, up=True)
     if conf.vlan_uplink is not None:
         sub = f"{conf.vlan_uplink}.{conf.vlan}"
         if len(sub.encode()) > 15:
             sub = f"vlan{conf.vlan}"
-        _ensure_shared(kernel, Link(None, sub, "vlan", parent=conf.vlan_uplink, parent_netns=None, vlan_id=conf.vlan,
-                                    master=conf.bridge, mtu=conf.mtu, up=True))
+        if snap.get(("link", None, sub)) is None:
+            _create_shared(kernel, Link(None, sub, "vlan", parent=conf.vlan_uplink, parent_netns=None,
+                                        vlan_id=conf.vlan, master=conf.bridge, mtu=conf.mtu, up=True))
     if not conf.is_gateway:
-        return
-    have = [a for a in kernel.snapshot(None, frozenset({"link", "address"})).of_type("address")
-            if a.link == conf.bridge]  # type: ignore[union-attr]
+        return current.mac  # type: ignore[union-attr]
+    have = [a for a in snap.of_type("address") if a.link == conf.bridge]  # type: ignore[union-attr]
     for ip in ips:
         if not ip.get("gateway"):
             continue
         net = ipaddress.ip_interface(ip["address"]).network
         gw = f"{ip['gateway']}/{net.prefixlen}"
+        if any(str(ipaddress.ip_interface(a.cidr)) == gw for a in have):  # type: ignore[union-attr]
+            continue
         for other in have:
             theirs = ipaddress.ip_interface(other.cidr)  # type: ignore[union-attr]
-            if theirs.version == net.version and theirs.network == net and str(theirs) != gw:
+            if theirs.version == net.version and theirs.network == net:
                 if not conf.force_address:
                     raise CniError(spec.CONFLICT, f"{conf.bridge} already has address {theirs} in {net}, "
                                    f"the gateway should be {gw}", 'set "forceAddress": true to replace it')
                 kernel.ex.remove(other, force=True)
-        _ensure_shared(kernel, Address(None, conf.bridge, gw))
-        key = "net.ipv4.ip_forward" if net.version == 4 else "net/ipv6/conf/all/forwarding"
-        kernel.ex.ensure(Sysctl(None, key, "1"))
+        _create_shared(kernel, Address(None, conf.bridge, gw))
+        _forwarding(kernel, net.version)
+    return current.mac  # type: ignore[union-attr]
 
 
-def _attach(kernel: Kernel, req: Request, conf: BridgeConf, netns: str, mac: str | None,
-            ips: list[dict[str, Any]], ipam_routes: list[dict[str, Any]]) -> str:
-    """The veth and the pod's addresses and routes, all or nothing. Returns the host end."""
+def _forwarding(kernel: Kernel, version: int) -> None:
+    from kubenetctl.netlink import nsfs
+
+    key = "net.ipv4.ip_forward" if version == 4 else "net/ipv6/conf/all/forwarding"
+    if nsfs.read_sysctl(None, key) != "1":
+        kernel.ex.apply(Op(UPDATE, Sysctl(None, key, "1")))
+
+
+def _attach(kernel: Kernel, req: Request, conf: BridgeConf, netns: str, mac: str,
+            ips: list[dict[str, Any]], ipam_routes: list[dict[str, Any]]) -> tuple[str, str]:
+    """The veth and the pod's addresses and routes, all or nothing; (host end, its MAC).
+
+    Everything here is new (the pod's interface was checked absent, the host end's name
+    is random), so operations are applied without observing first; the transaction still
+    records each one and undoes them on failure."""
     with kernel.ex.transaction():
-        host = ""
+        host, host_mac = "", random_mac()
         for attempt in range(VETH_TRIES):
             host = "veth" + secrets.token_hex(4)
             pod = Link(netns, req.ifname, "veth", mtu=conf.mtu, mac=mac, up=True, peer=host, peer_netns=None)
-            peer = Link(None, host, "veth", mtu=conf.mtu, up=True, master=conf.bridge, peer=req.ifname, peer_netns=netns)
+            peer = Link(None, host, "veth", mtu=conf.mtu, mac=host_mac, up=True, master=conf.bridge,
+                        peer=req.ifname, peer_netns=netns)
             try:
-                kernel.ex.ensure(pod, peer=peer)
+                kernel.ex.apply(Op(CREATE, pod, peer=peer))
                 break
-            except Conflict:
+            except Conflict:  # the random host name exists (or the pod's interface appeared meanwhile)
                 if attempt == VETH_TRIES - 1 or kernel.link(netns, req.ifname) is not None:
                     raise
         if conf.hairpin:
             _write_sysfs(f"/sys/class/net/{host}/brport/hairpin_mode", "1")
         if any(ipaddress.ip_interface(ip["address"]).version == 6 for ip in ips):
-            kernel.ex.ensure(Sysctl(netns, f"net/ipv6/conf/{req.ifname}/accept_dad", "0"))
+            kernel.ex.apply(Op(CREATE, Sysctl(netns, f"net/ipv6/conf/{req.ifname}/accept_dad", "0")))
         for ip in ips:
-            kernel.ex.ensure(Address(netns, req.ifname, str(ipaddress.ip_interface(ip["address"]))))
+            kernel.ex.apply(Op(CREATE, Address(netns, req.ifname, str(ipaddress.ip_interface(ip["address"])))))
         for route in _result_routes(conf, ips, ipam_routes):
-            kernel.ex.ensure(Route(netns, route["dst"], via=route.get("gw"), dev=req.ifname))
-    return host
+            kernel.ex.apply(Op(CREATE, Route(netns, route["dst"], via=route.get("gw"), dev=req.ifname)))
+    return host, host_mac
 
 
 def _result_routes(conf: BridgeConf, ips: list[dict[str, Any]], ipam_routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -254,7 +270,7 @@ def delete(req: Request, prog: str) -> None:
         try:
             current = kernel.link(req.netns, req.ifname)
             if current is not None and current.kind == "veth":  # its host end goes with it
-                kernel.ex.remove(current, force=True)
+                kernel.ex.apply(Op(DELETE, current, before=current))
             elif current is not None:
                 log.warning("DEL: %s in %s is a %s, not this plugin's veth: left alone", req.ifname, req.netns, current.kind)
         finally:
