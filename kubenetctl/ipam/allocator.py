@@ -40,10 +40,11 @@ class Lease:
         return self.range.gateway
 
 
-def _exhausted(rs: RangeSet) -> AddressesExhausted:
+def _exhausted(rs: RangeSet, store: FileStore) -> AddressesExhausted:
     return AddressesExhausted(
         f"no IP addresses available in range set: {rs}",
-        hint="free the addresses of containers that are gone: kubenetctl ipam gc NETWORK (see --dry-run)",
+        hint=f"free the addresses of containers that are gone: kubenetctl ipam gc {store.network} "
+        f"--data-dir {store.data_dir} --dry-run, then without --dry-run",
     )
 
 
@@ -103,7 +104,7 @@ def _one(store: FileStore, rs: RangeSet, idx: int, cid: str, ifname: str, want: 
     for ip, rng in rs.candidates(last_ip if last_ip in rs else None):
         if store.reserve(str(ip), cid, ifname, idx):
             return Lease(ip, rng, idx)
-    raise _exhausted(rs)
+    raise _exhausted(rs, store)
 
 
 def release(store: FileStore, container_id: str, ifname: str) -> list[str]:
