@@ -234,3 +234,16 @@ def _emit_operation(report: Any, att: Any, done: str) -> None:
 
     emit(_operation_doc(report, att), G.output, human)
 
+
+
+@app.command("install")
+def install(
+    directory: Annotated[str, typer.Argument(help="CNI bin directory the runtime searches.")] = "/opt/cni/bin",
+    name: Annotated[str, typer.Option("--name", help="File name, i.e. the plugin type in network configs.")] = "kubenetctl-cni",
+    force: Annotated[bool, typer.Option("--force", help="Replace a file that is not a kubenetctl-cni launcher.")] = False,
+) -> None:
+    """Put the plugin into a CNI bin directory as a lean launcher (python -I -S: faster start, no env leaks)."""
+    from kubenetctl.cni.install import install as do_install
+
+    path = do_install(directory, name, force)
+    emit(document("CNIPluginInstall", None, path=path, type=name), G.output, lambda _d: f"installed {path} (type \"{name}\")")

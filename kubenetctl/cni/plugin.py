@@ -17,30 +17,20 @@ the kernel.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from typing import IO, Any, Mapping
 
-from kubenetctl.cni import ipam_ops, request, spec
-from kubenetctl.cni.netconf import IpamConf
+from kubenetctl.cni import request, spec
 from kubenetctl.cni.spec import CniError
-from kubenetctl.errors import (
-    Busy,
-    CheckFailed,
-    Conflict,
-    InvalidInput,
-    KubenetError,
-    NotFound,
-    PermissionDenied,
-)
+from kubenetctl.errors import KubenetError
 
 PLUGIN_TYPE = "kubenetctl-cni"
-log = logging.getLogger("kubenetctl.cni")
 
 
 def to_cni_error(exc: BaseException) -> CniError:
     """Map kubenetctl's errors to the spec's codes (docs/cni.md lists the plugin's own)."""
+    from kubenetctl.errors import Busy, CheckFailed, Conflict, InvalidInput, PermissionDenied
     from kubenetctl.ipam.allocator import AddressesExhausted
     from kubenetctl.ipam.store import StoreCorrupt
 
@@ -62,8 +52,6 @@ def to_cni_error(exc: BaseException) -> CniError:
             return CniError(spec.PERMISSION, msg, details)
         if isinstance(exc, CheckFailed):
             return CniError(spec.CHECK_MISMATCH, msg, details)
-        if isinstance(exc, NotFound):
-            return CniError(spec.KERNEL_FAILURE, msg, details)
         return CniError(spec.KERNEL_FAILURE, msg, details)
     if isinstance(exc, OSError):
         return CniError(spec.IO_FAILURE, f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
@@ -106,6 +94,9 @@ def handle(req: request.Request, prog: str) -> dict[str, Any] | None:
         elif req.command == "STATUS":
             bridge.status(req, prog)
         return None
+    from kubenetctl.cni import ipam_ops
+    from kubenetctl.cni.netconf import IpamConf
+
     ipam = IpamConf.parse(req.config.get("ipam"))
     if req.command == "ADD":
         return ipam_ops.add(req, ipam)[0]
@@ -147,7 +138,9 @@ def run(env: Mapping[str, str], stdin: bytes, stdout: IO[str], prog: str = PLUGI
     except Exception as exc:  # every failure becomes the spec's error JSON
         err = to_cni_error(exc)
         if err.code == spec.INTERNAL or env.get("KUBENETCTL_CNI_DEBUG"):
-            log.error("%s", err.msg, exc_info=exc)
+            import traceback  # a bug: the traceback goes to stderr, the error JSON to stdout
+
+            traceback.print_exception(exc, file=sys.stderr)
         try:
             cfg_version = json.loads(stdin).get("cniVersion") or version
         except Exception:
@@ -157,7 +150,6 @@ def run(env: Mapping[str, str], stdin: bytes, stdout: IO[str], prog: str = PLUGI
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.WARNING, format="kubenetctl-cni: %(message)s", stream=sys.stderr)
     prog = os.path.basename(sys.argv[0])
     if not prog or prog.endswith(".py") or prog.startswith("-"):  # python -m kubenetctl.cni.plugin
         prog = PLUGIN_TYPE
