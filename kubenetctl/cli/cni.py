@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 
@@ -146,32 +146,29 @@ def add(
         emit(report.result or {}, G.output, lambda _doc: _summary(report, att))
 
 
-@app.command("check")
-def check(
-    network: NetworkArg, netns: NetnsArg,
-    ifname: IfnameOpt = "eth0", container_id: ContainerOpt = None, args: ArgsOpt = "", cap_args: CapArgsOpt = "",
-    netconfpath: NetconfOpt = "/etc/cni/net.d", cni_path: CniPathOpt = "/opt/cni/bin:/usr/lib/cni",
-    cache_dir: CacheOpt = "/var/lib/cni",
-) -> None:
-    """CHECK: ask every plugin whether the attachment is as the cached ADD result says (exit 7 if not)."""
-    nl, driver = _setup(network, netconfpath, cni_path, cache_dir)
-    att = _attachment(netns, True, ifname, container_id, args, cap_args)
-    report = driver.check(nl, att)
-    _emit_operation(report, att, "attachment is as expected")
+def _attachment_command(name: str, must_exist: bool, done: str, run: Callable[[Any, Any, Any], Any], doc: str) -> None:
+    """check and del take the same arguments as add (without --rollback)."""
+
+    def command(
+        network: NetworkArg, netns: NetnsArg,
+        ifname: IfnameOpt = "eth0", container_id: ContainerOpt = None, args: ArgsOpt = "", cap_args: CapArgsOpt = "",
+        netconfpath: NetconfOpt = "/etc/cni/net.d", cni_path: CniPathOpt = "/opt/cni/bin:/usr/lib/cni",
+        cache_dir: CacheOpt = "/var/lib/cni",
+    ) -> None:
+        nl, driver = _setup(network, netconfpath, cni_path, cache_dir)
+        att = _attachment(netns, must_exist, ifname, container_id, args, cap_args)
+        _emit_operation(run(driver, nl, att), att, done)
+
+    command.__doc__ = doc
+    app.command(name)(command)
 
 
-@app.command("del")
-def delete(
-    network: NetworkArg, netns: NetnsArg,
-    ifname: IfnameOpt = "eth0", container_id: ContainerOpt = None, args: ArgsOpt = "", cap_args: CapArgsOpt = "",
-    netconfpath: NetconfOpt = "/etc/cni/net.d", cni_path: CniPathOpt = "/opt/cni/bin:/usr/lib/cni",
-    cache_dir: CacheOpt = "/var/lib/cni",
-) -> None:
-    """DEL: run the plugins in reverse with the cached ADD result; the netns may already be gone."""
-    nl, driver = _setup(network, netconfpath, cni_path, cache_dir)
-    att = _attachment(netns, False, ifname, container_id, args, cap_args)
-    report = driver.delete(nl, att)
-    _emit_operation(report, att, "attachment deleted")
+_attachment_command(
+    "check", True, "attachment is as expected", lambda d, nl, att: d.check(nl, att),
+    "CHECK: ask every plugin whether the attachment is as the cached ADD result says (exit 7 if not).")
+_attachment_command(
+    "del", False, "attachment deleted", lambda d, nl, att: d.delete(nl, att),
+    "DEL: run the plugins in reverse with the cached ADD result; the netns may already be gone.")
 
 
 @app.command("status")

@@ -37,22 +37,11 @@ def to_cni_error(exc: BaseException) -> CniError:
     if isinstance(exc, CniError):
         return exc
     if isinstance(exc, KubenetError):
-        msg, details = str(exc), exc.hint or ""
-        if isinstance(exc, AddressesExhausted):
-            return CniError(spec.NO_ADDRESSES, msg, details)
-        if isinstance(exc, StoreCorrupt):
-            return CniError(spec.IO_FAILURE, msg, details)
-        if isinstance(exc, Busy):
-            return CniError(spec.TRY_AGAIN_LATER, msg, details)
-        if isinstance(exc, InvalidInput):
-            return CniError(spec.INVALID_CONFIG, msg, details)
-        if isinstance(exc, Conflict):
-            return CniError(spec.CONFLICT, msg, details)
-        if isinstance(exc, PermissionDenied):
-            return CniError(spec.PERMISSION, msg, details)
-        if isinstance(exc, CheckFailed):
-            return CniError(spec.CHECK_MISMATCH, msg, details)
-        return CniError(spec.KERNEL_FAILURE, msg, details)
+        codes = ((AddressesExhausted, spec.NO_ADDRESSES), (StoreCorrupt, spec.IO_FAILURE), (Busy, spec.TRY_AGAIN_LATER),
+                 (InvalidInput, spec.INVALID_CONFIG), (Conflict, spec.CONFLICT), (PermissionDenied, spec.PERMISSION),
+                 (CheckFailed, spec.CHECK_MISMATCH))  # first match wins: subclasses before their bases
+        code = next((c for cls, c in codes if isinstance(exc, cls)), spec.KERNEL_FAILURE)
+        return CniError(code, str(exc), exc.hint or "")
     if isinstance(exc, OSError):
         return CniError(spec.IO_FAILURE, f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
     return CniError(spec.INTERNAL, f"internal error: {type(exc).__name__}: {exc}",

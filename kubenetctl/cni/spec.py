@@ -187,6 +187,20 @@ def _dns_problems(dns: Any, field: str) -> list[str]:
     return out
 
 
+def _addr_gw_problems(obj: dict[str, Any], where: str, addr: str, gw: str, interface_form: bool) -> list[str]:
+    """The address-and-gateway pair every result entry has (ips[], routes[], ip4/ip6)."""
+    out = []
+    if addr not in obj:
+        out.append(f"{where}.{addr} is missing")
+    else:
+        p = _cidr_problem(obj[addr], f"{where}.{addr}", interface_form)
+        if p:
+            out.append(p)
+    if obj.get(gw) is not None and not _is_ip(obj[gw]):
+        out.append(f"{where}.{gw} {obj[gw]!r} is not an IP address")
+    return out
+
+
 def _routes_problems(routes: Any, field: str) -> list[str]:
     if routes is None:
         return []
@@ -198,14 +212,7 @@ def _routes_problems(routes: Any, field: str) -> list[str]:
         if not isinstance(r, dict):
             out.append(f"{where} must be an object")
             continue
-        if "dst" not in r:
-            out.append(f"{where}.dst is missing")
-        else:
-            p = _cidr_problem(r["dst"], f"{where}.dst", False)
-            if p:
-                out.append(p)
-        if r.get("gw") is not None and not _is_ip(r["gw"]):
-            out.append(f"{where}.gw {r['gw']!r} is not an IP address")
+        out += _addr_gw_problems(r, where, "dst", "gw", False)
         for key in ("mtu", "advmss", "priority", "table"):
             if key in r and (not isinstance(r[key], int) or isinstance(r[key], bool) or r[key] < 0):
                 out.append(f"{where}.{key} must be a non-negative integer")
@@ -230,14 +237,10 @@ def result_problems(data: Any, expected_version: str) -> list[str]:
             entry = data.get(key)
             if entry is None:
                 continue
-            if not isinstance(entry, dict) or "ip" not in entry:
+            if not isinstance(entry, dict):
                 out.append(f"{key} must be an object with 'ip'")
                 continue
-            p = _cidr_problem(entry["ip"], f"{key}.ip", True)
-            if p:
-                out.append(p)
-            if entry.get("gateway") is not None and not _is_ip(entry["gateway"]):
-                out.append(f"{key}.gateway {entry['gateway']!r} is not an IP address")
+            out += _addr_gw_problems(entry, key, "ip", "gateway", True)
             out += _routes_problems(entry.get("routes"), f"{key}.routes")
         return out + _dns_problems(data.get("dns"), "dns")
     interfaces = data.get("interfaces")
@@ -272,14 +275,7 @@ def result_problems(data: Any, expected_version: str) -> list[str]:
             if not isinstance(ip, dict):
                 out.append(f"{where} must be an object")
                 continue
-            if "address" not in ip:
-                out.append(f"{where}.address is missing")
-            else:
-                p = _cidr_problem(ip["address"], f"{where}.address", True)
-                if p:
-                    out.append(p)
-            if ip.get("gateway") is not None and not _is_ip(ip["gateway"]):
-                out.append(f"{where}.gateway {ip['gateway']!r} is not an IP address")
+            out += _addr_gw_problems(ip, where, "address", "gateway", True)
             if "interface" in ip:
                 idx = ip["interface"]
                 if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
