@@ -291,3 +291,24 @@ def test_bridge_with_reference_host_local_ipam(env):
     assert (env.data / "podnet" / "10.88.0.2").read_bytes() == b"c1\r\neth0"  # written by host-local itself
     r = call(env.plugin, "DEL", conf, host=env.host, netns=netns_path(pod), cni_path=f"{env.bin}:/usr/lib/cni")
     assert r.code == 0 and store_ips(env.data, "podnet") == [] and list(links(pod)) == ["lo"]
+
+
+def test_vlan_uplink_on_a_kernel_without_8021q_fails_cleanly(env):
+    from tests.conftest import HAS_8021Q
+
+    if HAS_8021Q:
+        pytest.skip("this kernel has 802.1Q: tests/fullkernel/test_cni_vlan.py covers the working case")
+    subprocess.run(["ip", "-n", env.host, "link", "add", "up0", "type", "veth", "peer", "name", "up1"], check=True)
+    conf = env.conf(vlan=100, vlanUplink="up0")
+    pod = env.pod("p")
+    r = env.call("ADD", conf, pod)
+    assert r.code == 1 and r.json()["code"] == spec.KERNEL_FAILURE, r
+    assert "this kernel has no 802.1Q support (CONFIG_VLAN_8021Q)" in r.json()["msg"]
+    assert list(links(pod)) == ["lo"] and env.host_veths() == [] and store_ips(env.data, "podnet") == []
+
+
+def test_vlan_without_uplink_is_refused_as_unsupported(env):
+    pod = env.pod("p")
+    r = env.call("ADD", env.conf(vlan=100), pod)
+    assert r.code == 1 and r.json()["code"] == spec.UNSUPPORTED_FIELD and "vlanUplink" in r.json()["details"]
+    assert list(links(pod)) == ["lo"] and not env.data.exists()
