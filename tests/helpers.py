@@ -36,9 +36,15 @@ def kn_inprocess(*args: str) -> CliResult:
     return CliResult(result.exit_code, result.stdout, result.stderr)
 
 
+def installed_entry_point() -> str | None:
+    """The console script installed beside this interpreter (the venv's), else on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "kubenetctl")
+    return beside if os.access(beside, os.X_OK) else shutil.which("kubenetctl")
+
+
 def kn_process(*args: str, env: dict[str, str] | None = None) -> CliResult:
     """Run the installed entry point as a real process (exit codes, stderr, start-up)."""
-    exe = shutil.which("kubenetctl") or ""
+    exe = installed_entry_point()
     cmd = [exe, *args] if exe else [sys.executable, "-m", "kubenetctl", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
