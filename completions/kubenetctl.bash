@@ -59,7 +59,7 @@ _kubenetctl_node() {
     "bridge list")
       subs='' opts='--netns -n --all -A --help -h' vals='--netns=netns -n=netns' arg='' ;;
     "cni")
-      subs='add check del gc install status version' opts='--help -h' vals='' arg='' ;;
+      subs='add check del gc install status version' opts='--install-completion --show-completion --help -h' vals='' arg='' ;;
     "cni add")
       subs='' opts='--ifname --container-id --args --cap-args --netconfpath --cni-path --cache-dir --rollback --no-rollback --help -h' vals='--ifname=any --container-id=any --args=any --cap-args=any --netconfpath=any --cni-path=any --cache-dir=any' arg='' ;;
     "cni check")
@@ -85,7 +85,7 @@ _kubenetctl_node() {
     "fdb list")
       subs='' opts='--netns -n --all -A --help -h' vals='--netns=netns -n=netns' arg='' ;;
     "ipam")
-      subs='alloc gc list release' opts='--help -h' vals='' arg='' ;;
+      subs='alloc gc list release' opts='--install-completion --show-completion --help -h' vals='' arg='' ;;
     "ipam alloc")
       subs='' opts='--container-id --ifname --subnet --conf --netconfpath --ip --data-dir --help -h' vals='--container-id=any --ifname=any --subnet=any --conf=any --netconfpath=any --ip=any --data-dir=any' arg='' ;;
     "ipam gc")
