@@ -40,6 +40,8 @@ GROUPS: dict[str, tuple[str, str]] = {
     "neigh": ("kubenetctl.cli.neigh", "neigh_app"),
     "fdb": ("kubenetctl.cli.neigh", "fdb_app"),
     "sysctl": ("kubenetctl.cli.sysctl", "app"),
+    "ipam": ("kubenetctl.cli.ipam", "app"),
+    "cni": ("kubenetctl.cli.cni", "app"),
 }
 
 
