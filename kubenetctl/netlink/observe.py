@@ -64,6 +64,10 @@ class _NsidMap:
                 continue
             try:
                 got = ipr.get_netnsid(fd=fd)
+            except NetlinkError:
+                # EINVAL: not (or no longer, or not yet) a namespace: /run/netns/X exists
+                # as an empty file while `ip netns add` or `del` is half-way
+                continue
             finally:
                 if cand is not None:
                     os.close(fd)
