@@ -37,7 +37,7 @@ _kubenetctl_node() {
   subs="" opts="" vals="" arg=""
   case "$1" in
     "")
-      subs='addr apply bridge check completion destroy fdb lab link neigh ns plan recipe route sysctl validate veth vlan vxlan' opts='--output -o --verbose -v --version --help -h' vals='--output=choice:table,json,yaml -o=choice:table,json,yaml' arg='' ;;
+      subs='addr apply bridge check cni completion destroy fdb ipam lab link neigh ns plan recipe route sysctl validate veth vlan vxlan' opts='--output -o --verbose -v --version --help -h' vals='--output=choice:table,json,yaml -o=choice:table,json,yaml' arg='' ;;
     "addr")
       subs='add del list' opts='--help -h' vals='' arg='' ;;
     "addr add")
@@ -62,6 +62,22 @@ _kubenetctl_node() {
       subs='' opts='--netns -n --all -A --help -h' vals='--netns=netns -n=netns' arg='' ;;
     "check")
       subs='' opts='--all --timeout --state-dir --help -h' vals='--timeout=any --state-dir=file' arg='lab' ;;
+    "cni")
+      subs='add check del gc install status version' opts='--install-completion --show-completion --help -h' vals='' arg='' ;;
+    "cni add")
+      subs='' opts='--ifname --container-id --args --cap-args --netconfpath --cni-path --cache-dir --rollback --no-rollback --help -h' vals='--ifname=any --container-id=any --args=any --cap-args=any --netconfpath=any --cni-path=any --cache-dir=any' arg='' ;;
+    "cni check")
+      subs='' opts='--ifname --container-id --args --cap-args --netconfpath --cni-path --cache-dir --help -h' vals='--ifname=any --container-id=any --args=any --cap-args=any --netconfpath=any --cni-path=any --cache-dir=any' arg='' ;;
+    "cni del")
+      subs='' opts='--ifname --container-id --args --cap-args --netconfpath --cni-path --cache-dir --help -h' vals='--ifname=any --container-id=any --args=any --cap-args=any --netconfpath=any --cni-path=any --cache-dir=any' arg='' ;;
+    "cni gc")
+      subs='' opts='--valid --netconfpath --cni-path --cache-dir --help -h' vals='--valid=any --netconfpath=any --cni-path=any --cache-dir=any' arg='' ;;
+    "cni install")
+      subs='' opts='--name --force --help -h' vals='--name=any' arg='' ;;
+    "cni status")
+      subs='' opts='--netconfpath --cni-path --cache-dir --help -h' vals='--netconfpath=any --cni-path=any --cache-dir=any' arg='' ;;
+    "cni version")
+      subs='' opts='--netconfpath --cni-path --cache-dir --help -h' vals='--netconfpath=any --cni-path=any --cache-dir=any' arg='' ;;
     "completion")
       subs='' opts='--help -h' vals='' arg='' ;;
     "destroy")
@@ -74,8 +90,18 @@ _kubenetctl_node() {
       subs='' opts='--dst --netns -n --force --help -h' vals='--dst=any --netns=netns -n=netns' arg='' ;;
     "fdb list")
       subs='' opts='--netns -n --all -A --help -h' vals='--netns=netns -n=netns' arg='' ;;
+    "ipam")
+      subs='alloc gc list release' opts='--install-completion --show-completion --help -h' vals='' arg='' ;;
+    "ipam alloc")
+      subs='' opts='--container-id --ifname --subnet --conf --netconfpath --ip --data-dir --help -h' vals='--container-id=any --ifname=any --subnet=any --conf=any --netconfpath=any --ip=any --data-dir=any' arg='' ;;
+    "ipam gc")
+      subs='' opts='--valid --valid-file --dry-run --data-dir --cache-dir --help -h' vals='--valid=any --valid-file=any --data-dir=any --cache-dir=any' arg='' ;;
+    "ipam list")
+      subs='' opts='--data-dir --cache-dir --help -h' vals='--data-dir=any --cache-dir=any' arg='' ;;
+    "ipam release")
+      subs='' opts='--container-id --ifname --data-dir --help -h' vals='--container-id=any --ifname=any --data-dir=any' arg='' ;;
     "lab")
-      subs='list show' opts='--help -h' vals='' arg='' ;;
+      subs='list show' opts='--install-completion --show-completion --help -h' vals='' arg='' ;;
     "lab list")
       subs='' opts='--state-dir --help -h' vals='--state-dir=file' arg='' ;;
     "lab show")
@@ -109,7 +135,7 @@ _kubenetctl_node() {
     "plan")
       subs='' opts='--node --state-dir --help -h' vals='--node=any --state-dir=file' arg='file' ;;
     "recipe")
-      subs='schema' opts='--help -h' vals='' arg='' ;;
+      subs='schema' opts='--install-completion --show-completion --help -h' vals='' arg='' ;;
     "recipe schema")
       subs='' opts='--help -h' vals='' arg='' ;;
     "route")

@@ -21,7 +21,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from kubenetctl.recipe import RecipeInvalid
     from kubenetctl.state.store import Store
 
-PANEL = "Labs (recipes)"
 app = typer.Typer(help="Recorded labs: list them, show one.", no_args_is_help=True)
 
 FileArg = Annotated[str, typer.Argument(help="Recipe file (YAML, kind: Lab).", metavar="FILE", show_default=False)]
@@ -287,8 +286,13 @@ def show(lab: LabArg, state_dir: StateDirOpt = None) -> None:
     emit(document("Lab", None, **record), G.output, human)
 
 
-def register(root: typer.Typer) -> None:
-    """The top-level verbs of the main job, shown first in `kubenetctl --help`."""
-    for name, fn in (("apply", apply), ("plan", plan), ("validate", validate), ("check", check), ("destroy", destroy)):
-        root.command(name, rich_help_panel=PANEL)(fn)
-    root.add_typer(app, name="lab", rich_help_panel=PANEL)
+def _verb(fn: Any) -> typer.Typer:
+    """A top-level verb as an app of its own, so that cli/main.py loads this module only
+    when the verb is used (a one-command app is that command)."""
+    one = typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
+    one.command()(fn)
+    return one
+
+
+apply_app, plan_app, validate_app = _verb(apply), _verb(plan), _verb(validate)
+check_app, destroy_app = _verb(check), _verb(destroy)

@@ -105,29 +105,6 @@ class Outcome:
     error: Optional[KubenetError] = None
 
 
-def wait_gone(links: list, timeout: float = 10.0) -> list:
-    """Wait until these links are gone (the kernel removes a veth end shortly after the
-    namespace of its peer is deleted); returns those still there after `timeout`."""
-    from kubenetctl.netlink import nsfs
-
-    left = list(links)
-    deadline = time.monotonic() + timeout
-    while left:
-        present: dict[Optional[str], set[str]] = {}
-        for ns in {link.netns for link in left}:
-            try:
-                present[ns] = set(nsfs.interface_names(ns))
-            except (KubenetError, OSError):
-                present[ns] = set()  # the namespace itself is gone
-        left = [link for link in left if link.name in present[link.netns]]
-        if not left or time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
-    for link in left:
-        log.warning("%s is still there %.0f s after its peer's namespace was deleted", link.describe(), timeout)
-    return left
-
-
 @contextmanager
 def _no_gc() -> Iterator[None]:
     """Python's cycle collector off while thousands of short-lived objects come and go
@@ -156,6 +133,7 @@ class Engine:
         self.store = store
         self.sessions = sessions
         self.backend = NetlinkBackend(sessions)
+        self.backend.track_peers = False  # the plan knows which veth ends go with a namespace
         self.undone: list[Op] = []
 
     def _run(self, lab: str, owner: str, ops: list[Op], adopt: list[Resource], progress: Optional[Progress],
@@ -206,6 +184,11 @@ class Engine:
                     ex.apply(op)
         return done, failures
 
+    def _settle(self, plan: LabPlan) -> None:
+        """Return only when the veth ends that went with deleted namespaces are gone."""
+        self.backend.pending_gone.extend((link.netns, link.name) for link in plan.implied)
+        self.backend.settle()
+
     # -- apply -------------------------------------------------------------------------
     def apply(self, compiled: Compiled, recipe_path: str, recipe_text: str, state: Optional[LabState],
               progress: Optional[Progress] = None) -> Outcome:
@@ -219,7 +202,7 @@ class Engine:
         base = state or LabState(lab, compiled.owner, node=compiled.node)
         try:
             outcome.ops, _ = self._run(lab, compiled.owner, plan.ops, plan.adopt, progress)
-            wait_gone(plan.implied)
+            self._settle(plan)
         except KubenetError as exc:
             outcome.error, outcome.rolled_back, outcome.undone = exc, True, self.undone
         except BaseException:  # interrupted: what the rollback left is recorded for destroy
@@ -266,7 +249,7 @@ class Engine:
         state.status = "destroying"
         self.store.write(state.lab, state)
         outcome.ops, failures = self._run(state.lab, state.owner, plan.ops, [], progress, keep_going=True)
-        wait_gone(plan.implied)
+        self._settle(plan)
         if failures:
             outcome.error = failures[0]
         fold(state, self.store.journal_records(state.lab))

@@ -7,7 +7,9 @@ already gone is success. Kernel errors become clear errors (errmap).
 from __future__ import annotations
 
 import errno
+import logging
 import os
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -26,8 +28,10 @@ from kubenetctl.netlink.session import Sessions
 from kubenetctl.netlink.wire import link_identity
 from kubenetctl.ownership import RTPROT_KUBENETCTL, marker
 from kubenetctl.plan.ops import CREATE, DELETE, REPLACE, Op
-from kubenetctl.resources import Address, Fdb, Link, Masquerade, Neighbor, Netns, Resource, Route, Sysctl, where
+from kubenetctl.resources import Address, Fdb, Link, Masquerade, Neighbor, Netns, Resource, Route, Sysctl
 from kubenetctl.snapshot import Snapshot
+
+log = logging.getLogger("kubenetctl.netlink")
 
 GONE = (errno.ENODEV, errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL)
 LOOPBACK_IFINDEX = 1  # the kernel gives every namespace's lo this index
@@ -50,6 +54,10 @@ class NetlinkBackend:
         # forgotten when kubenetctl deletes the link or its namespace (no repeated lookups)
         self._indexes: dict[tuple[str | None, str], int] = {}
         self._index_ns: dict[str | None, set[str]] = {}
+        # veth ends outside deleted namespaces, which the kernel removes a moment later
+        self.pending_gone: list[tuple[str | None, str]] = []
+        # False when the caller knows those ends already (a lab's destroy: from its state)
+        self.track_peers = True
 
     def netns_exists(self, name: str) -> bool:
         return nsfs.exists(name)
@@ -137,11 +145,46 @@ class NetlinkBackend:
             raise
 
     def _delete_netns(self, op: Op) -> None:
+        """Remove the namespace; its veths' peers outside it vanish when the kernel's
+        cleanup of the namespace has run (asynchronously): settle() waits for them."""
         from kubenetctl.netlink import namespaces
 
-        self.sessions.forget(op.resource.name)  # type: ignore[union-attr]
-        self._forget_index(op.resource.name)  # type: ignore[union-attr]
-        namespaces.remove(op.resource.name)  # type: ignore[union-attr]
+        name = op.resource.name  # type: ignore[union-attr]
+        if self.track_peers:
+            inside = observe(self.sessions, [name], types=frozenset({"link"}))
+            for link in inside.of_type("link"):
+                if link.kind == "veth" and link.peer and link.peer_netns != name:  # type: ignore[union-attr]
+                    self.pending_gone.append((link.peer_netns, link.peer))  # type: ignore[union-attr]
+        self.sessions.forget(name)
+        self._forget_index(name)
+        namespaces.remove(name)
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until links that deleted namespaces take with them are really gone, so that
+        the next command can reuse their names (no 'File exists' after a teardown)."""
+        deadline = time.monotonic() + timeout
+        while self.pending_gone and time.monotonic() < deadline:
+            self.pending_gone = [(ns, name) for ns, name in self.pending_gone if self._present(ns, name)]
+            if self.pending_gone:
+                time.sleep(0.002)
+        if self.pending_gone:
+            log.warning("links still present %.0f s after their namespace was deleted: %s", timeout, self.pending_gone)
+            self.pending_gone = []
+
+    def _present(self, netns: str | None, name: str) -> bool:
+        """Is the link there now (asked of the kernel, not of the index cache)?"""
+        if netns is not None and not nsfs.exists(netns):
+            return False
+        self._forget_index(netns, name)
+        try:
+            self.sessions.fast(netns).request(messages.link_by_name(name, ext_mask=SKIP_STATS), RTM_GETLINK, reply=bytes)
+            return True
+        except NetlinkError as exc:
+            if exc.code in GONE:
+                return False
+            raise
+        except NotFound:
+            return False
 
     # links ----------------------------------------------------------------------------
     def _create_link(self, op: Op) -> None:
@@ -151,11 +194,14 @@ class NetlinkBackend:
             self._create_fast(op, res)
         else:
             self._create_with_pyroute2(op, res)
-        self._settle_link(res, at_creation=True)
-        if res.kind == "veth" and op.peer is not None:
-            self._settle_link(op.peer)
-        elif res.kind == "veth":
-            self._settle_link(replace(res, netns=res.peer_netns, name=res.peer or "", master=None, mac=None, mtu=None))
+        try:  # one create is all or nothing: a link that cannot be settled goes again
+            self._settle_link(res, at_creation=True)
+            if res.kind == "veth":
+                peer = op.peer or replace(res, netns=res.peer_netns, name=res.peer or "", master=None, mac=None, mtu=None)
+                self._settle_link(peer)
+        except BaseException:
+            self._delete_link(Op(DELETE, res, before=res))
+            raise
 
     def _create_fast(self, op: Op, res: Link) -> None:
         """A bridge or veth pair in one RTM_NEWLINK with NLM_F_ECHO: the kernel answers with

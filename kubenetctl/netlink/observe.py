@@ -15,8 +15,8 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.nsidmsg import nsidmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
+from kubenetctl.errors import KubenetError, NotFound
 from kubenetctl.netlink import nsfs
-from kubenetctl.errors import KubenetError
 from kubenetctl.netlink.session import Sessions
 from kubenetctl.netlink.wire import Channel
 from kubenetctl.ownership import PROTO_OWNER, RTPROT_KUBENETCTL, owner_of
@@ -24,6 +24,7 @@ from kubenetctl.resources import LINK_KINDS, Address, Fdb, Link, Neighbor, Netns
 from kubenetctl.snapshot import Snapshot
 
 NUD_PERMANENT = 0x80
+NTF_MASTER = 0x04
 RTNH_F_ONLINK = 4
 LOCAL_TABLE = 255
 RTPROT_KERNEL = 2
@@ -75,7 +76,9 @@ class _NsidMap:
             try:
                 got = fast.request(query, RTM_GETNSID, reply=nsidmsg)
             except NetlinkError:
-                got = []
+                # EINVAL: not (or no longer, or not yet) a namespace: /run/netns/X exists
+                # as an empty file while `ip netns add` or `del` is half-way
+                continue
             finally:
                 if cand is not None:
                     os.close(fd)
@@ -132,7 +135,7 @@ def observe(
     for ns in scope:
         try:
             raw[ns] = _dump_links(sessions, ns)
-        except FileNotFoundError:  # pragma: no cover - deleted between exists() and open
+        except (FileNotFoundError, NotFound):  # deleted between exists() and open
             continue
     by_index = {ns: {r.index: r.name for r in links} for ns, links in raw.items()}
     for ns, links in raw.items():
@@ -288,7 +291,8 @@ def _add_fdb(snap: Snapshot, ipr: Any, ns: str | None, idx: dict[int, str], vxla
     if not vxlans:
         return
     for msg in ipr.fdb("dump"):
-        if msg["ifindex"] not in vxlans:
+        # the VXLAN device's own table (remote VTEPs), not what a bridge learned on that port
+        if msg["ifindex"] not in vxlans or msg["flags"] & NTF_MASTER or msg.get_attr("NDA_DST") is None:
             continue
         link = idx[msg["ifindex"]]
         owner = snap.owner(("link", ns, link))
