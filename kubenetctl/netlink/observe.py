@@ -302,5 +302,7 @@ def _add_fdb(snap: Snapshot, ipr: Any, ns: str | None, idx: dict[int, str], vxla
 def namespace_owner(sessions: Sessions, name: str) -> str | None:
     """The owner marked on a namespace (its loopback's alias), without dumping it: one
     request, for when only ownership matters (destroy deletes the whole namespace)."""
-    msg = sessions.get(name).link("get", index=1)[0]
+    from kubenetctl.netlink.messages import link_by_name
+
+    msg = sessions.fast(name).request(link_by_name("lo", ext_mask=RTEXT_FILTER_SKIP_STATS), RTM_GETLINK, reply=ifinfmsg)[0]
     return owner_of(msg.get_attr("IFLA_IFALIAS"))
