@@ -38,7 +38,7 @@ _kubenetctl_node() {
   subs=() opts=() vals=() arg=''
   case "$1" in
     "")
-      subs=('addr:Interface addresses' 'bridge:Linux bridges and their ports' 'completion:Print the shell completion script (also shipped in completions/)' 'fdb:FDB entries of VXLAN devices (MAC -> remote VTEP)' 'link:Links of any kind' 'neigh:Permanent neighbour (ARP/NDP) entries' 'ns:Network namespaces (the pods and nodes of a lab)' 'route:Routes' 'sysctl:Per-namespace sysctls (net.*)' 'veth:veth pairs (a pod'\''s cable to its node)' 'vlan:802.1Q VLAN sub-interfaces' 'vxlan:VXLAN devices and their remote peers') opts=('--output:Result format on stdout' '-o:Result format on stdout' '--verbose:More logs on stderr (-vv\: debug and tracebacks)' '-v:More logs on stderr (-vv\: debug and tracebacks)' '--version:Print the version' '--help:Show help and exit' '-h:Show help and exit') vals=('--output=choice:table json yaml' '-o=choice:table json yaml') arg='' ;;
+      subs=('addr:Interface addresses' 'bridge:Linux bridges and their ports' 'completion:Print the shell completion script (also shipped in completions/)' 'fdb:FDB entries of VXLAN devices (MAC -> remote VTEP)' 'inspect:Show nodes, bridges, VXLAN tunnels, pods, interfaces and routes, marking what kubenetctl owns' 'link:Links of any kind' 'neigh:Permanent neighbour (ARP/NDP) entries' 'ns:Network namespaces (the pods and nodes of a lab)' 'route:Routes' 'sysctl:Per-namespace sysctls (net.*)' 'trace:Follow a packet from SRC to DST hop by hop, with the rule that matched at each hop' 'veth:veth pairs (a pod'\''s cable to its node)' 'vlan:802.1Q VLAN sub-interfaces' 'vxlan:VXLAN devices and their remote peers') opts=('--output:Result format on stdout' '-o:Result format on stdout' '--verbose:More logs on stderr (-vv\: debug and tracebacks)' '-v:More logs on stderr (-vv\: debug and tracebacks)' '--version:Print the version' '--help:Show help and exit' '-h:Show help and exit') vals=('--output=choice:table json yaml' '-o=choice:table json yaml') arg='' ;;
     "addr")
       subs=('add:Add an address to an interface. Already there\: unchanged' 'del:Remove an address. Already gone\: success' 'list:List addresses (IPv6 link-local ones left out)') opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
     "addr add")
@@ -69,6 +69,8 @@ _kubenetctl_node() {
       subs=() opts=('--dst:Remote VTEP underlay IP' '--netns:Network namespace to act in (default\: the one kubenetctl runs in)' '-n:Network namespace to act in (default\: the one kubenetctl runs in)' '--force:Delete even if kubenetctl did not create it' '--help:Show help and exit' '-h:Show help and exit') vals=('--dst=any' '--netns=netns' '-n=netns') arg='' ;;
     "fdb list")
       subs=() opts=('--netns:Network namespace to act in (default\: the one kubenetctl runs in)' '-n:Network namespace to act in (default\: the one kubenetctl runs in)' '--all:Every namespace' '-A:Every namespace' '--help:Show help and exit' '-h:Show help and exit') vals=('--netns=netns' '-n=netns') arg='' ;;
+    "inspect")
+      subs=() opts=('--compact:A table, one row per interface, instead of the tree' '--graph:Draw it\: dot or mermaid text on stdout, svg or png into -O FILE (needs Graphviz)' '--out:File for --graph (required for svg and png)' '-O:File for --graph (required for svg and png)' '--help:Show help and exit' '-h:Show help and exit') vals=('--graph=choice:dot mermaid svg png' '--out=any' '-O=any') arg='lab' ;;
     "link")
       subs=('del:Delete a link of any kind that kubenetctl created. Already gone\: success' 'list:List every link with kind, state, MTU, master, addresses and owner' 'set:Change a link'\''s state, MTU, MAC or bridge') opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
     "link del")
@@ -109,6 +111,8 @@ _kubenetctl_node() {
       subs=() opts=('--netns:Network namespace to act in (default\: the one kubenetctl runs in)' '-n:Network namespace to act in (default\: the one kubenetctl runs in)' '--help:Show help and exit' '-h:Show help and exit') vals=('--netns=netns' '-n=netns') arg='' ;;
     "sysctl set")
       subs=() opts=('--netns:Network namespace to act in (default\: the one kubenetctl runs in)' '-n:Network namespace to act in (default\: the one kubenetctl runs in)' '--help:Show help and exit' '-h:Show help and exit') vals=('--netns=netns' '-n=netns') arg='' ;;
+    "trace")
+      subs=() opts=('--proto:Protocol of the packet' '--port:Destination port (tcp, udp)' '--size:IP packet size in bytes, header included (default\: 84 for ICMP, like ping)' '--probe:Also send a real packet and capture it on every hop (root)' '--lab:Look only at this lab (faster on busy hosts; pod names from its state)' '--no-reply:Do not walk the reply path' '--timeout:--probe\: seconds to wait for the packet to show up' '--help:Show help and exit' '-h:Show help and exit') vals=('--proto=choice:icmp tcp udp' '--port=any' '--size=any' '--lab=any' '--timeout=any') arg='' ;;
     "veth")
       subs=('add:Create a veth pair; each end may live in any namespace. Existing and identical\: unchanged' 'del:Delete a veth pair (both ends go). Already gone\: success' 'list:List veth ends with their peers, addresses and owner') opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
     "veth add")

@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from kubenetctl import __version__
-from kubenetctl.cli import addr, bridge, link, neigh, ns, route, sysctl, veth, vlan, vxlan
+from kubenetctl.cli import addr, bridge, inspect, link, neigh, ns, route, sysctl, trace, veth, vlan, vxlan
 from kubenetctl.cli.common import G
 from kubenetctl.errors import EXIT_CODE_DOCS, ExitCode, KubenetError
 from kubenetctl.ownership import CLI_OWNER
@@ -103,6 +103,8 @@ app.add_typer(route.app, name="route")
 app.add_typer(neigh.neigh_app, name="neigh")
 app.add_typer(neigh.fdb_app, name="fdb")
 app.add_typer(sysctl.app, name="sysctl")
+app.command("inspect")(inspect.inspect)
+app.command("trace")(trace.trace)
 
 
 @app.command("completion")

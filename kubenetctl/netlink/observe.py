@@ -18,6 +18,7 @@ from kubenetctl.snapshot import Snapshot
 
 NUD_PERMANENT = 0x80
 RTNH_F_ONLINK = 4
+RTM_F_CLONED = 0x200  # a cached exception (learned path MTU, redirect), not a configured route
 LOCAL_TABLE = 255
 RTPROT_KERNEL = 2
 ALL_TYPES = frozenset({"link", "address", "route", "neighbor", "fdb"})
@@ -200,6 +201,7 @@ def _add_link(snap: Snapshot, sessions: Sessions, r: _RawLink, by_index: dict, n
             learning=bool(r.data.get("IFLA_VXLAN_LEARNING")),
         )
         facts["group"] = r.data.get("IFLA_VXLAN_GROUP")
+        facts["vxlan_df"] = r.data.get("IFLA_VXLAN_DF")  # 0 unset, 1 set, 2 inherit
     elif kind == "bridge":
         facts["stp"] = r.data.get("IFLA_BR_STP_STATE")
     link = Link(
@@ -228,7 +230,7 @@ def _add_routes(snap: Snapshot, ipr: Any, ns: str | None, idx: dict[int, str]) -
     for family in (socket.AF_INET, socket.AF_INET6):
         for msg in ipr.route("dump", family=family):
             table = msg.get_attr("RTA_TABLE") or msg["table"]
-            if table == LOCAL_TABLE:
+            if table == LOCAL_TABLE or msg["flags"] & RTM_F_CLONED:
                 continue
             dst = msg.get_attr("RTA_DST")
             plen = msg["dst_len"]
