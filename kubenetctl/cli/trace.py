@@ -20,8 +20,8 @@ class Proto(str, Enum):
 
 
 def trace(
-    src: Annotated[str, typer.Argument(help="Source: a pod name, a namespace or an IP address.", show_default=False)],
-    dst: Annotated[str, typer.Argument(help="Destination: a pod name, a namespace or an IP address.", show_default=False)],
+    src: Annotated[str, typer.Argument(help="Source: a pod name, a namespace or an IP address.", show_default=False, metavar="SRC")],
+    dst: Annotated[str, typer.Argument(help="Destination: a pod name, a namespace or an IP address.", show_default=False, metavar="DST")],
     proto: Annotated[Proto, typer.Option("--proto", help="Protocol of the packet.", case_sensitive=False)] = Proto.icmp,
     port: Annotated[Optional[int], typer.Option("--port", help="Destination port (tcp, udp).")] = None,
     size: Annotated[Optional[int], typer.Option("--size", help="IP packet size in bytes, header included (default: 84 for ICMP, like ping).")] = None,

@@ -21,6 +21,7 @@ class Flood:
     receivers: list[tuple[NS, str]] = field(default_factory=list)  # interfaces whose IP stack gets the frame
     vlan_drops: list[tuple[NS, str, int, tuple[int, ...]]] = field(default_factory=list)  # (ns, dev, tag, VLANs it has)
     blocked: list[Link] = field(default_factory=list)  # with ignore_state: links that are down on the way, in order
+    dead_ends: list[Link] = field(default_factory=list)  # VXLAN devices with no FDB entry to send the frame on
 
 
 def usable(topo: Topology, link: Link, ignore_state: bool) -> bool:
@@ -34,11 +35,13 @@ def usable(topo: Topology, link: Link, ignore_state: bool) -> bool:
     return True
 
 
-def flood(topo: Topology, ns: NS, dev: str, *, mac: str | None = None, ignore_state: bool = False) -> Flood:
-    """Send a broadcast (or a frame for `mac` that nobody learned) out of (ns, dev)."""
+def flood(topo: Topology, ns: NS, dev: str, *, mac: str | None = None, ignore_state: bool = False,
+          start: str = "tx") -> Flood:
+    """Send a broadcast (or a frame for `mac` that nobody learned) out of (ns, dev), or with
+    start="rx", as if it arrived on (ns, dev)."""
     out = Flood()
     seen: set[tuple] = set()
-    queue: list[tuple[str, NS, str, int | None]] = [("tx", ns, dev, None)]
+    queue: list[tuple[str, NS, str, int | None]] = [(start, ns, dev, None)]
     while queue:
         state = queue.pop(0)
         if state in seen:
@@ -51,7 +54,10 @@ def flood(topo: Topology, ns: NS, dev: str, *, mac: str | None = None, ignore_st
         if ignore_state and not usable(topo, link, False) and link not in out.blocked:
             out.blocked.append(link)
         if action == "tx":
-            queue.extend(_transmit(topo, link, vlan, mac))
+            nxt = _transmit(topo, link, vlan, mac)
+            if link.kind == "vxlan" and not nxt and link not in out.dead_ends:
+                out.dead_ends.append(link)
+            queue.extend(nxt)
         elif link.master and action == "rx":
             bridge = topo.link(n, link.master)
             if bridge is None:
@@ -95,13 +101,14 @@ def _transmit(topo: Topology, link: Link, vlan: int | None, mac: str | None) -> 
     return []
 
 
-def answers(topo: Topology, ns: NS, dev: str, ip: str, *, ignore_state: bool = False) -> tuple[list[Link], Flood]:
+def answers(topo: Topology, ns: NS, dev: str, ip: str, *, ignore_state: bool = False,
+            start: str = "tx") -> tuple[list[Link], Flood]:
     """Interfaces that would answer an ARP request for `ip` sent out of (ns, dev)."""
-    result = flood(topo, ns, dev, ignore_state=ignore_state)
+    result = flood(topo, ns, dev, ignore_state=ignore_state, start=start)
     found = []
     for n, d in result.receivers:
         link = topo.link(n, d)
-        if link is not None and (n, d) != (ns, dev) and topo.local_dev(n, ip) is not None:
+        if link is not None and ((n, d) != (ns, dev) or start == "rx") and topo.local_dev(n, ip) is not None:
             found.append(link)
     return found, result
 

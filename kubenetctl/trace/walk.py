@@ -223,6 +223,7 @@ class Walker:
                 f"the encapsulated packet ({pkt.size} bytes) is bigger than the MTU {link.mtu} of {link.name} in "
                 f"{ns_label(ns)}: it is sent in IP fragments (slow; lower the VXLAN device's MTU)"
             )
+            pkt = replace(pkt, size=link.mtu or pkt.size)  # the fragments fit; the receiver reassembles them
         elif not size_ok:
             if pkt.encap is not None:
                 what = "the VXLAN device sets DF on the outer packet, so it is dropped"
@@ -286,6 +287,19 @@ class Walker:
                     "link_down", f"ARP for {nexthop} on {link.name} in {where(ns)} gets no answer: {self._down_text(down)}",
                     down.netns, down.name, hint=self._up_hint(down), blocked=Point(ns, link.name, "out"),
                 )
+            for dead in flood.dead_ends:
+                unicast = any(e.mac != l2.ZERO_MAC for e in self.topo.dev_fdb(dead.netns, dead.name))
+                peers = [v for v in self._vteps_like(dead) if self._reaches_over(v, nexthop)]
+                if not peers or (unicast and dead.key == link.key):
+                    continue  # a unicast (flannel-style) VTEP wants a permanent neighbour, not flooding
+                fix = f"kubenetctl vxlan peer add {dead.name} --remote {peers[0].local}{_n(dead.netns)}"
+                return self.fail(
+                    "no_fdb", f"ARP for {nexthop} on {link.name} in {where(ns)} gets no answer: it cannot cross "
+                    f"{dead.name} in {where(dead.netns)}, which has no flood (00:00:00:00:00:00) FDB entry for the "
+                    f"VTEP {peers[0].local} ({peers[0].name} in {ns_label(peers[0].netns)}) behind which {nexthop} sits",
+                    dead.netns, dead.name, hint=f"add the flood entry: {fix}",
+                    blocked=Point(ns, link.name, "out") if (ns, link.name) != (dead.netns, dead.name) else None,
+                )
             detail = (f"{link.name} is a VXLAN device with no flood (00:00:00:00:00:00) FDB entry, so ARP "
                       "cannot cross the tunnel" if link.kind == "vxlan" else
                       f"nothing on the L2 segment of {link.name} has it ({nexthop} is on {hdev} in {where(hn)})")
@@ -297,6 +311,16 @@ class Walker:
             "no_neighbor", f"no neighbour entry for {nexthop} on {link.name} in {where(ns)} ({cached}) and no "
             "namespace holds that address", ns, link.name, hint="check the route's gateway",
         )
+
+    def _vteps_like(self, vx: Link) -> list[Link]:
+        """Other VXLAN devices of the same VNI and port (the peers it could have)."""
+        return [v for n in self.topo.namespaces() for v in self.topo.vxlans(n)
+                if v.key != vx.key and v.vni == vx.vni and v.port == vx.port and v.local]
+
+    def _reaches_over(self, remote: Link, ip: str) -> bool:
+        """Would ARP for `ip` be answered behind the VTEP `remote`, were a frame to reach it?"""
+        found, _ = l2.answers(self.topo, remote.netns, remote.name, ip, ignore_state=True, start="rx")
+        return bool(found)
 
     def _input(self, ns: NS, link: Link, pkt: Packet) -> None:
         """The packet reaches the IP stack of `ns` on `link`."""

@@ -50,8 +50,11 @@ def _path_table(path: dict[str, Any], check: dict[str, Any] | None) -> Table:
         t.add_row(*row)
     stop = path.get("stop")
     if stop is not None:
-        for rule in stop["rules"]:
-            row = [Text(""), Text(_ns(stop["netns"])), Text(stop.get("dev") or ""), Text(""), _rule_text(rule)]
+        rules = stop["rules"] or [{"kind": "note", "text": ""}]
+        for j, rule in enumerate(rules):
+            first = j == 0
+            row = [Text("x" if first else "", style="bold red"), Text(_ns(stop["netns"]) if first else ""),
+                   Text((stop.get("dev") or "") if first else ""), Text(""), _rule_text(rule)]
             if check is not None:
                 row.append(Text(""))
             t.add_row(*row)
