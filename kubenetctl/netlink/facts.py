@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from pyroute2.netlink.exceptions import NetlinkError
 
-from kubenetctl.errors import NotFound
+from kubenetctl.errors import KernelError, NotFound
 from kubenetctl.kernelfacts import PORT_STATES, Facts, FdbEntry, NeighEntry, PathMtu, PortInfo, nud_name
 from kubenetctl.netlink import nsfs
 from kubenetctl.netlink.session import Sessions
@@ -38,7 +38,9 @@ def read_facts(sessions: Sessions, snap: Snapshot) -> Facts:
     for ns in sorted(snap.scope, key=lambda n: n or ""):
         try:
             _read_namespace(sessions, ns, names.get(ns, {}), facts)
-        except FileNotFoundError:  # pragma: no cover - deleted while we read
+        except (FileNotFoundError, NotFound, KernelError, NetlinkError):  # deleted while we read: skip it
+            if ns is None:
+                raise
             continue
     return facts
 
@@ -158,7 +160,7 @@ def namespace_owners(sessions: Sessions, names: Iterable[str]) -> dict[str, str 
     for name in names:
         try:
             msg = sessions.get(name).link("get", index=LO_IFINDEX)[0]
-        except (NetlinkError, OSError, NotFound):
+        except (NetlinkError, OSError, NotFound, KernelError):  # deleted meanwhile
             continue
         out[name] = owner_of(msg.get_attr("IFLA_IFALIAS"))
     return out

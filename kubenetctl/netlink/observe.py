@@ -10,6 +10,7 @@ from typing import Any, Iterable, Sequence
 
 from pyroute2.netlink.exceptions import NetlinkError
 
+from kubenetctl.errors import KernelError, NotFound
 from kubenetctl.netlink import nsfs
 from kubenetctl.netlink.session import Sessions
 from kubenetctl.ownership import PROTO_OWNER, RTPROT_KUBENETCTL, owner_of
@@ -64,6 +65,8 @@ class _NsidMap:
                 continue
             try:
                 got = ipr.get_netnsid(fd=fd)
+            except NetlinkError:  # deleted meanwhile: the file is no namespace any more
+                continue
             finally:
                 if cand is not None:
                     os.close(fd)
@@ -115,7 +118,8 @@ def observe(
     for ns in scope:
         try:
             raw[ns] = _dump_links(sessions, ns)
-        except FileNotFoundError:  # pragma: no cover - deleted between exists() and open
+        except (FileNotFoundError, NotFound, KernelError):  # deleted meanwhile (setns: EINVAL)
+            snap.scope.discard(ns)
             continue
     by_index = {ns: {r.index: r.name for r in links} for ns, links in raw.items()}
     for ns, links in raw.items():
@@ -161,7 +165,7 @@ def _remote_name(sessions: Sessions, r: _RawLink, by_index: dict, nsids: _NsidMa
     try:
         msg = sessions.get(other).link("get", index=r.link)[0]
         return True, other, msg.get_attr("IFLA_IFNAME")
-    except (NetlinkError, OSError):
+    except (NetlinkError, OSError, NotFound, KernelError):
         return False, None, None
 
 

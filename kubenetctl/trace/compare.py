@@ -61,7 +61,12 @@ class ProbeReport:
 
 
 def _matches(hop_point: Point, hop: Hop | None, obs: Observed, flow: Flow, reply: bool) -> bool:
-    if obs.point != hop_point or obs.seen.error is not None or obs.seen.flow != flow:
+    if obs.point != hop_point:
+        return False
+    if obs.seen.error is not None:
+        # the destination's own ICMP error (port unreachable for UDP) travels the reply path
+        return reply and obs.seen.flow == flow.reversed() and obs.seen.error_from == flow.src
+    if obs.seen.flow != flow:
         return False
     if reply != obs.seen.is_reply and flow.proto != "udp":
         return False
@@ -125,8 +130,11 @@ def compare(trace: Trace, captures: Sequence[Observed], flow: Flow, send_error: 
                        f"in {ns_label(trace.forward.stop.blocked.netns)}")  # type: ignore[union-attr]
         else:
             summary = _vanished_text(trace.forward, fwd, "forward")
-        if send_error and trace.forward.stop.reason == "mtu" and not trace.forward.hops:
-            agrees, summary = True, f"as predicted: sending failed ({send_error})"
+        if send_error and trace.forward.stop.reason == "mtu" and "too long" in send_error:
+            agrees = True
+            summary = (f"as predicted: sending failed ({send_error})" if not trace.forward.hops else
+                       f"as predicted, the packet is too big for the path: the source refused to send it ({send_error}), "
+                       "having learned the path MTU from an earlier 'fragmentation needed'")
         return ProbeReport(fwd, rep, agrees, summary, send_error, errors, elapsed)
     agrees = fwd.vanished is None and (rep is None or rep.vanished is None)
     if agrees:

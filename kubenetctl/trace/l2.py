@@ -113,10 +113,10 @@ def answers(topo: Topology, ns: NS, dev: str, ip: str, *, ignore_state: bool = F
     return found, result
 
 
-def leads_to(topo: Topology, ns: NS, dev: str, mac: str, *, ignore_state: bool = False) -> bool:
-    """Does a frame for `mac` sent out of (ns, dev) reach the interface that owns it?"""
+def leads_to(topo: Topology, ns: NS, dev: str, mac: str, *, ignore_state: bool = False, start: str = "tx") -> bool:
+    """Does a frame for `mac` sent out of (ns, dev) (or arriving on it) reach the interface that owns it?"""
     mac = mac.lower()
-    for n, d in flood(topo, ns, dev, mac=mac, ignore_state=ignore_state).receivers:
+    for n, d in flood(topo, ns, dev, mac=mac, ignore_state=ignore_state, start=start).receivers:
         link = topo.link(n, d)
         if link is not None and (link.mac or "").lower() == mac:
             return True

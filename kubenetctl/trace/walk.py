@@ -514,7 +514,7 @@ class Walker:
         entry = targets[0]
         if not exact and len(default) > 1:  # replicated to every default entry: follow the one that leads there
             for e in default:
-                if any(l2.leads_to(self.topo, r.netns, r.name, mac) or (r.mac or "").lower() == mac
+                if any(l2.leads_to(self.topo, r.netns, r.name, mac, start="rx") or (r.mac or "").lower() == mac
                        for r in self.topo.vteps(e.dst or "", e.port or vx.port, e.vni or vx.vni)):
                     entry = e
                     break
@@ -547,7 +547,7 @@ class Walker:
             for other in self.topo.namespaces():
                 for remote in self.topo.vxlans(other):
                     if remote.key != vx.key and remote.vni == vx.vni and remote.local and \
-                            l2.leads_to(self.topo, remote.netns, remote.name, mac, ignore_state=True):
+                            l2.leads_to(self.topo, remote.netns, remote.name, mac, ignore_state=True, start="rx"):
                         hint = f"kubenetctl vxlan peer add {vx.name} --remote {remote.local}{_n(ns)}"
         where_to = f" ({owners[0].name} in {ns_label(owners[0].netns)}, VTEP {owners[0].local})" if owners else ""
         return self.fail(

@@ -333,3 +333,14 @@ def test_packet_validation(proto, port, needle):
     a, b = resolve(topo, "pod1", "SRC"), resolve(topo, "pod2", "DST")
     with pytest.raises(InvalidInput, match=needle):
         packet(a, b, proto, port, None)
+
+
+def test_flood_overlay_without_flood_entry_and_warm_caches():
+    lab = flood_overlay().drop_fdb("node1", "vxlan0", "00:00:00:00:00:00")
+    lab.neigh("pod1", "eth0", "10.250.0.2", MAC["pod2"]).fdb("node1", "vxlan0", MAC["pod2"], master="br0")
+    t = run(lab)
+    stop = t.forward.stop
+    assert (stop.reason, stop.netns, stop.dev) == ("no_fdb", "node1", "vxlan0")
+    assert points(t.forward)[-1] == ("node1", "vxlan0", "out")
+    assert rules(t.forward, "bridge-fdb") == [f"{MAC['pod2']} dev vxlan0 master br0 learned"]
+    assert stop.hint == "add the entry: kubenetctl vxlan peer add vxlan0 --remote 192.168.77.2 -n node1"
