@@ -37,7 +37,7 @@ _kubenetctl_node() {
   subs="" opts="" vals="" arg=""
   case "$1" in
     "")
-      subs='addr bridge completion fdb inspect link neigh ns route sysctl trace veth vlan vxlan' opts='--output -o --verbose -v --version --help -h' vals='--output=choice:table,json,yaml -o=choice:table,json,yaml' arg='' ;;
+      subs='addr bridge cni completion fdb inspect ipam link neigh ns route sysctl trace veth vlan vxlan' opts='--output -o --verbose -v --version --help -h' vals='--output=choice:table,json,yaml -o=choice:table,json,yaml' arg='' ;;
     "addr")
       subs='add del list' opts='--help -h' vals='' arg='' ;;
     "addr add")
@@ -58,6 +58,22 @@ _kubenetctl_node() {
       subs='' opts='--netns -n --help -h' vals='--netns=netns -n=netns' arg='' ;;
     "bridge list")
       subs='' opts='--netns -n --all -A --help -h' vals='--netns=netns -n=netns' arg='' ;;
+    "cni")
+      subs='add check del gc install status version' opts='--install-completion --show-completion --help -h' vals='' arg='' ;;
+    "cni add")
+      subs='' opts='--ifname --container-id --args --cap-args --netconfpath --cni-path --cache-dir --rollback --no-rollback --help -h' vals='--ifname=any --container-id=any --args=any --cap-args=any --netconfpath=any --cni-path=any --cache-dir=any' arg='' ;;
+    "cni check")
+      subs='' opts='--ifname --container-id --args --cap-args --netconfpath --cni-path --cache-dir --help -h' vals='--ifname=any --container-id=any --args=any --cap-args=any --netconfpath=any --cni-path=any --cache-dir=any' arg='' ;;
+    "cni del")
+      subs='' opts='--ifname --container-id --args --cap-args --netconfpath --cni-path --cache-dir --help -h' vals='--ifname=any --container-id=any --args=any --cap-args=any --netconfpath=any --cni-path=any --cache-dir=any' arg='' ;;
+    "cni gc")
+      subs='' opts='--valid --netconfpath --cni-path --cache-dir --help -h' vals='--valid=any --netconfpath=any --cni-path=any --cache-dir=any' arg='' ;;
+    "cni install")
+      subs='' opts='--name --force --help -h' vals='--name=any' arg='' ;;
+    "cni status")
+      subs='' opts='--netconfpath --cni-path --cache-dir --help -h' vals='--netconfpath=any --cni-path=any --cache-dir=any' arg='' ;;
+    "cni version")
+      subs='' opts='--netconfpath --cni-path --cache-dir --help -h' vals='--netconfpath=any --cni-path=any --cache-dir=any' arg='' ;;
     "completion")
       subs='' opts='--help -h' vals='' arg='' ;;
     "fdb")
@@ -70,6 +86,16 @@ _kubenetctl_node() {
       subs='' opts='--netns -n --all -A --help -h' vals='--netns=netns -n=netns' arg='' ;;
     "inspect")
       subs='' opts='--compact --graph --out -O --help -h' vals='--graph=choice:dot,mermaid,svg,png --out=any -O=any' arg='lab' ;;
+    "ipam")
+      subs='alloc gc list release' opts='--install-completion --show-completion --help -h' vals='' arg='' ;;
+    "ipam alloc")
+      subs='' opts='--container-id --ifname --subnet --conf --netconfpath --ip --data-dir --help -h' vals='--container-id=any --ifname=any --subnet=any --conf=any --netconfpath=any --ip=any --data-dir=any' arg='' ;;
+    "ipam gc")
+      subs='' opts='--valid --valid-file --dry-run --data-dir --cache-dir --help -h' vals='--valid=any --valid-file=any --data-dir=any --cache-dir=any' arg='' ;;
+    "ipam list")
+      subs='' opts='--data-dir --cache-dir --help -h' vals='--data-dir=any --cache-dir=any' arg='' ;;
+    "ipam release")
+      subs='' opts='--container-id --ifname --data-dir --help -h' vals='--container-id=any --ifname=any --data-dir=any' arg='' ;;
     "link")
       subs='del list set' opts='--help -h' vals='' arg='' ;;
     "link del")

@@ -36,6 +36,7 @@ class Backend(Protocol):
     def observe_one(self, res: Resource) -> Snapshot: ...
     def snapshot(self, netns: str | None, types: frozenset[str]) -> Snapshot: ...
     def run(self, op: Op, owner: str) -> None: ...
+    def settle(self) -> None: ...
 
 
 class Executor:
@@ -109,10 +110,8 @@ class Executor:
         key_owner = snap.owner(res.key)
         if owned(key_owner, self.owner):
             return
-        if res.TYPE in ("address", "route", "neighbor", "fdb"):
-            link_key = ("link", res.netns, getattr(res, "link", None) or getattr(res, "dev", None))
-            if owned(snap.owner(link_key), self.owner):
-                return
+        if res.TYPE == "fdb" and owned(snap.owner(("link", res.netns, res.link)), self.owner):  # type: ignore[union-attr]
+            return  # FDB entries carry no marker: they are the owner's of their device
         who = "kubenetctl did not create it" if key_owner is None else f"it belongs to {key_owner}"
         raise Conflict(
             f"refusing to delete {res.describe()}: {who}",
@@ -122,6 +121,10 @@ class Executor:
     def _require_netns(self, ns: str | None) -> None:
         if ns is not None and not self.backend.netns_exists(ns):
             raise self.backend.missing_netns(ns)
+
+    def settle(self) -> None:
+        """Return only when every change is visible (deleted namespaces' links are gone)."""
+        self.backend.settle()
 
     # -- transactions ----------------------------------------------------------------
     @contextmanager

@@ -45,7 +45,10 @@ class _Base:
         raise NotImplementedError
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.TYPE, **_clean(dataclasses.asdict(self))}  # type: ignore[call-overload]
+        out = {"type": self.TYPE, **_clean(dataclasses.asdict(self))}  # type: ignore[call-overload]
+        if "netns" in self.__dataclass_fields__:  # type: ignore[attr-defined]
+            out["netns"] = self.netns  # type: ignore[attr-defined]
+        return out
 
     def deps(self) -> tuple[tuple, ...]:
         """Keys of the resources that must exist before this one."""
@@ -113,6 +116,16 @@ class Link(_Base):
         if self.kind == "veth":
             out.extend(_ns_dep(self.peer_netns))
         return tuple(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        """None is left out, except where it means something: the host netns (netns,
+        peer_netns, parent_netns are null there)."""
+        out = super().to_dict()
+        out["netns"] = self.netns
+        for name in IDENTITY_LINK_FIELDS.get(self.kind, ()):
+            if name.endswith("netns"):
+                out[name] = getattr(self, name)
+        return out
 
     def identity(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in IDENTITY_LINK_FIELDS[self.kind]}

@@ -49,8 +49,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 # -- what exists on the machine (read with iproute2: an oracle independent of kubenetctl) --
-def ip_json(*args: str, netns: str | None = None) -> list[dict]:
-    cmd = ["ip", "-j", *(["-n", netns] if netns else []), *args]
+def ip_json(*args: str, netns: str | None = None, tool: str = "ip") -> list[dict]:
+    """`ip -j ...` (or `bridge -j ...` with tool="bridge") as parsed JSON."""
+    cmd = [tool, "-j", *(["-n", netns] if netns else []), *args]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out) if out.strip() else []
 
@@ -103,9 +104,8 @@ class Names:
         return name
 
     def leftovers(self) -> tuple[list[str], list[str]]:
-        nss, _ = ours(self.ns_prefix)
-        _, links = ours(self.link_prefix)
-        return nss, links
+        nss, links = ours(self.link_prefix)  # also namespaces named from the link prefix
+        return sorted(set(nss) | set(ours(self.ns_prefix)[0])), links
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -30,6 +30,9 @@ class FakeBackend:
     def snapshot(self, netns: str | None, types: frozenset[str]) -> Snapshot:
         return self.state
 
+    def settle(self) -> None:
+        pass
+
     def run(self, op: Op, owner: str) -> None:
         if self.fail(op):
             raise KernelError(f"injected failure on {op.describe()}")

@@ -36,9 +36,24 @@ def kn_inprocess(*args: str) -> CliResult:
     return CliResult(result.exit_code, result.stdout, result.stderr)
 
 
+def installed_entry_point() -> str | None:
+    """The console script installed beside this interpreter (the venv's), else on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "kubenetctl")
+    return beside if os.access(beside, os.X_OK) else shutil.which("kubenetctl")
+
+
+def one_error_line(result: CliResult) -> str:
+    """The one error line a failed command printed (a hint line may follow; never a traceback)."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and lines[0].startswith("kubenetctl: error: "), result
+    assert all(line.startswith("  hint: ") for line in lines[1:]), result
+    assert "Traceback" not in result.stderr, result
+    return lines[0]
+
+
 def kn_process(*args: str, env: dict[str, str] | None = None) -> CliResult:
     """Run the installed entry point as a real process (exit codes, stderr, start-up)."""
-    exe = shutil.which("kubenetctl") or ""
+    exe = installed_entry_point()
     cmd = [exe, *args] if exe else [sys.executable, "-m", "kubenetctl", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     return CliResult(proc.returncode, proc.stdout, proc.stderr)

@@ -12,7 +12,7 @@ from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, executor, lis
 from kubenetctl.cli.veth import AllOpt
 from kubenetctl.resources import Address
 
-app = typer.Typer(help="Interface addresses.", no_args_is_help=True)
+app = typer.Typer(help="Interface addresses.", no_args_is_help=True, add_completion=False)
 Dev = Annotated[str, typer.Argument(help="Interface.")]
 Cidr = Annotated[str, typer.Argument(help="Address with prefix, e.g. 10.244.1.2/24.")]
 

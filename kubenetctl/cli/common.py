@@ -62,6 +62,7 @@ def executor(action: str) -> Iterator["Executor"]:
         ex = Executor(NetlinkBackend(sessions), G.owner)
         with ex.transaction():
             yield ex
+        ex.settle()
 
 
 def report(changes: list[tuple[str, Resource]]) -> None:

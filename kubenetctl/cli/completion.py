@@ -10,7 +10,6 @@ from what this module generates.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 from kubenetctl.errors import InvalidInput
@@ -46,9 +45,9 @@ def _value_kind(param: Any) -> str:
     names = set(param.opts) | set(getattr(param, "secondary_opts", []))
     if names & NETNS_OPTIONS:
         return "netns"
-    annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
-    if isinstance(annotation, type) and issubclass(annotation, Enum):
-        return "choice:" + " ".join(str(member.value) for member in annotation)
+    choices = getattr(getattr(param, "type", None), "choices", None)
+    if choices:
+        return "choice:" + " ".join(str(getattr(c, "value", c)) for c in choices)
     if {"--file", "--state-dir", "--config"} & names:
         return "file"
     return "any"
@@ -77,8 +76,10 @@ def walk(cmd: Any, path: tuple[str, ...] = ()) -> list[Node]:
             node.argument = _argument_kind(path, param)
     node.options.append(Opt(["--help", "-h"], "Show help and exit", None))
     out = [node]
-    for name, sub in sorted(getattr(cmd, "commands", {}).items()):
-        if getattr(sub, "hidden", False):
+    names = sorted(cmd.list_commands(None)) if hasattr(cmd, "list_commands") else []
+    for name in names:
+        sub = cmd.get_command(None, name)
+        if sub is None or getattr(sub, "hidden", False):
             continue
         node.subcommands[name] = _first_line(sub.help)
         out.extend(walk(sub, (*path, name)))

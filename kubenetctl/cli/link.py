@@ -13,7 +13,7 @@ from kubenetctl.cli.veth import AllOpt
 from kubenetctl.errors import InvalidInput
 from kubenetctl.resources import Link
 
-app = typer.Typer(help="Links of any kind.", no_args_is_help=True)
+app = typer.Typer(help="Links of any kind.", no_args_is_help=True, add_completion=False)
 Name = Annotated[str, typer.Argument(help="Link name.")]
 
 

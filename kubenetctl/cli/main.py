@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 import traceback
@@ -11,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from kubenetctl import __version__
-from kubenetctl.cli import addr, bridge, inspect, link, neigh, ns, route, sysctl, trace, veth, vlan, vxlan
+from kubenetctl.cli import inspect, trace
 from kubenetctl.cli.common import G
 from kubenetctl.errors import EXIT_CODE_DOCS, ExitCode, KubenetError
 from kubenetctl.ownership import CLI_OWNER
@@ -26,8 +27,38 @@ def _error_line(message: str, hint: str | None = None) -> None:
         sys.stderr.write(f"  hint: {hint}\n")
 
 
+# Command groups, imported only when used: `kubenetctl ns list` in a script loop loads the
+# ns module, not the other fifteen (start-up cost; see bench/startup.py).
+GROUPS: dict[str, tuple[str, str]] = {
+    "ns": ("kubenetctl.cli.ns", "app"),
+    "veth": ("kubenetctl.cli.veth", "app"),
+    "bridge": ("kubenetctl.cli.bridge", "app"),
+    "vlan": ("kubenetctl.cli.vlan", "app"),
+    "vxlan": ("kubenetctl.cli.vxlan", "app"),
+    "link": ("kubenetctl.cli.link", "app"),
+    "addr": ("kubenetctl.cli.addr", "app"),
+    "route": ("kubenetctl.cli.route", "app"),
+    "neigh": ("kubenetctl.cli.neigh", "neigh_app"),
+    "fdb": ("kubenetctl.cli.neigh", "fdb_app"),
+    "sysctl": ("kubenetctl.cli.sysctl", "app"),
+    "ipam": ("kubenetctl.cli.ipam", "app"),
+    "cni": ("kubenetctl.cli.cni", "app"),
+}
+
+
 class KubenetGroup(TyperGroup):
     """Runs the command tree; turns every failure into one line and a documented exit code."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*GROUPS, *(name for name in super().list_commands(ctx) if name not in GROUPS)]
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        if name in GROUPS and name not in self.commands:
+            module, attr = GROUPS[name]
+            group = typer.main.get_command(getattr(importlib.import_module(module), attr))
+            group.name = name
+            self.commands[name] = group
+        return super().get_command(ctx, name)
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
@@ -92,17 +123,7 @@ def main_options(
     logging.basicConfig(level=level, format=f"{PROG}: %(message)s", stream=sys.stderr, force=True)
 
 
-app.add_typer(ns.app, name="ns")
-app.add_typer(veth.app, name="veth")
-app.add_typer(bridge.app, name="bridge")
-app.add_typer(vlan.app, name="vlan")
-app.add_typer(vxlan.app, name="vxlan")
-app.add_typer(link.app, name="link")
-app.add_typer(addr.app, name="addr")
-app.add_typer(route.app, name="route")
-app.add_typer(neigh.neigh_app, name="neigh")
-app.add_typer(neigh.fdb_app, name="fdb")
-app.add_typer(sysctl.app, name="sysctl")
+# single commands (cheap to import: they load the netlink layer only when they run)
 app.command("inspect")(inspect.inspect)
 app.command("trace")(trace.trace)
 

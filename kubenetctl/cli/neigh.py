@@ -12,8 +12,8 @@ from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, executor, lis
 from kubenetctl.cli.veth import AllOpt
 from kubenetctl.resources import Fdb, Neighbor, Resource
 
-neigh_app = typer.Typer(help="Permanent neighbour (ARP/NDP) entries.", no_args_is_help=True)
-fdb_app = typer.Typer(help="FDB entries of VXLAN devices (MAC -> remote VTEP).", no_args_is_help=True)
+neigh_app = typer.Typer(help="Permanent neighbour (ARP/NDP) entries.", no_args_is_help=True, add_completion=False)
+fdb_app = typer.Typer(help="FDB entries of VXLAN devices (MAC -> remote VTEP).", no_args_is_help=True, add_completion=False)
 
 Dev = Annotated[str, typer.Argument(help="Interface.")]
 Ip = Annotated[str, typer.Argument(help="Neighbour IP address.")]

@@ -13,7 +13,7 @@ from kubenetctl.errors import InvalidInput, NotFound, PermissionDenied
 from kubenetctl.netlink import nsfs
 from kubenetctl.resources import Netns
 
-app = typer.Typer(help="Network namespaces (the pods and nodes of a lab).", no_args_is_help=True)
+app = typer.Typer(help="Network namespaces (the pods and nodes of a lab).", no_args_is_help=True, add_completion=False)
 
 Names = Annotated[list[str], typer.Argument(help="Namespace names.", show_default=False)]
 

@@ -13,7 +13,7 @@ from kubenetctl.cli.veth import AllOpt
 from kubenetctl.errors import InvalidInput
 from kubenetctl.resources import MAIN_TABLE, Route
 
-app = typer.Typer(help="Routes.", no_args_is_help=True)
+app = typer.Typer(help="Routes.", no_args_is_help=True, add_completion=False)
 
 Dst = Annotated[str, typer.Argument(help="Destination network, or 'default'.")]
 ViaOpt = Annotated[Optional[str], typer.Option("--via", help="Gateway address.")]

@@ -12,7 +12,7 @@ from kubenetctl.errors import InvalidInput
 from kubenetctl.netlink import nsfs
 from kubenetctl.resources import Sysctl
 
-app = typer.Typer(help="Per-namespace sysctls (net.*).", no_args_is_help=True)
+app = typer.Typer(help="Per-namespace sysctls (net.*).", no_args_is_help=True, add_completion=False)
 Key = Annotated[str, typer.Argument(help="Key under net., e.g. net.ipv4.ip_forward.")]
 _KEY = re.compile(r"^net[./][A-Za-z0-9_./-]+$")
 

@@ -12,7 +12,7 @@ from kubenetctl.cli.common import ForceOpt, MtuOpt, NetnsOpt, check_netns, execu
 from kubenetctl.errors import InvalidInput
 from kubenetctl.resources import Address, Link
 
-app = typer.Typer(help="veth pairs (a pod's cable to its node).", no_args_is_help=True)
+app = typer.Typer(help="veth pairs (a pod's cable to its node).", no_args_is_help=True, add_completion=False)
 
 AllOpt = Annotated[bool, typer.Option("--all", "-A", help="Every namespace.")]
 LINK_COLUMNS = ["NETNS", "NAME", "PEER", "PEER NETNS", "MTU", "STATE", "MASTER", "ADDRESSES", "OWNER"]

@@ -12,7 +12,7 @@ from kubenetctl.cli.common import ForceOpt, MtuOpt, NetnsOpt, check_netns, execu
 from kubenetctl.cli.veth import AllOpt
 from kubenetctl.resources import Address, Link
 
-app = typer.Typer(help="802.1Q VLAN sub-interfaces.", no_args_is_help=True)
+app = typer.Typer(help="802.1Q VLAN sub-interfaces.", no_args_is_help=True, add_completion=False)
 
 
 @app.command("add")

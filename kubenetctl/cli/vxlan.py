@@ -15,8 +15,8 @@ from kubenetctl.errors import InvalidInput, NotFound
 from kubenetctl.overlay import FLANNEL_PORT, flood_peer, overlay_mtu, unicast_peer
 from kubenetctl.resources import Address, Link
 
-app = typer.Typer(help="VXLAN devices and their remote peers.", no_args_is_help=True)
-peer_app = typer.Typer(help="Remote VTEPs of a VXLAN device.", no_args_is_help=True)
+app = typer.Typer(help="VXLAN devices and their remote peers.", no_args_is_help=True, add_completion=False)
+peer_app = typer.Typer(help="Remote VTEPs of a VXLAN device.", no_args_is_help=True, add_completion=False)
 app.add_typer(peer_app, name="peer")
 
 DEFAULT_MTU_WITHOUT_UNDERLAY = 1450

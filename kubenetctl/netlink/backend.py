@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import logging
 import os
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +26,8 @@ from kubenetctl.plan.ops import CREATE, DELETE, REPLACE, Op
 from kubenetctl.resources import Address, Fdb, Link, Neighbor, Netns, Resource, Route, Sysctl, where
 from kubenetctl.snapshot import Snapshot
 
+log = logging.getLogger("kubenetctl.netlink")
+
 GONE = (errno.ENODEV, errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL)
 
 
@@ -35,6 +39,7 @@ class NetlinkBackend:
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
         self.owner = ""
+        self.pending_gone: list[tuple[str | None, str]] = []
 
     def netns_exists(self, name: str) -> bool:
         return nsfs.exists(name)
@@ -89,10 +94,32 @@ class NetlinkBackend:
         self.sessions.get(res.name).link("set", index=lo, state="up", ifalias=marker(self.owner))
 
     def _delete_netns(self, op: Op) -> None:
+        """Remove the namespace; its veths' peers outside it vanish when the kernel's
+        cleanup of the namespace has run (asynchronously): settle() waits for them."""
         from kubenetctl.netlink import namespaces
 
-        self.sessions.forget(op.resource.name)  # type: ignore[union-attr]
-        namespaces.remove(op.resource.name)  # type: ignore[union-attr]
+        name = op.resource.name  # type: ignore[union-attr]
+        inside = observe(self.sessions, [name], types=frozenset({"link"}))
+        for link in inside.of_type("link"):
+            if link.kind == "veth" and link.peer and link.peer_netns != name:  # type: ignore[union-attr]
+                self.pending_gone.append((link.peer_netns, link.peer))  # type: ignore[union-attr]
+        self.sessions.forget(name)
+        namespaces.remove(name)
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until links that deleted namespaces take with them are really gone, so that
+        the next command can reuse their names (no 'File exists' after a teardown)."""
+        deadline = time.monotonic() + timeout
+        while self.pending_gone and time.monotonic() < deadline:
+            self.pending_gone = [
+                (ns, name) for ns, name in self.pending_gone
+                if (ns is None or nsfs.exists(ns)) and self.sessions.get(ns).link_lookup(ifname=name)
+            ]
+            if self.pending_gone:
+                time.sleep(0.002)
+        if self.pending_gone:
+            log.warning("links still present %.0f s after their namespace was deleted: %s", timeout, self.pending_gone)
+            self.pending_gone = []
 
     # links ----------------------------------------------------------------------------
     def _create_link(self, op: Op) -> None:
@@ -135,11 +162,14 @@ class NetlinkBackend:
         finally:
             for fd in fds:
                 os.close(fd)
-        self._settle_link(res)
-        if res.kind == "veth" and op.peer is not None:
-            self._settle_link(op.peer)
-        elif res.kind == "veth":
-            self._settle_link(replace(res, netns=res.peer_netns, name=res.peer or "", master=None, mac=None, mtu=None))
+        try:  # one create is all or nothing: a link that cannot be settled goes again
+            self._settle_link(res)
+            if res.kind == "veth":
+                peer = op.peer or replace(res, netns=res.peer_netns, name=res.peer or "", master=None, mac=None, mtu=None)
+                self._settle_link(peer)
+        except BaseException:
+            self._delete_link(Op(DELETE, res, before=res))
+            raise
 
     def _fd(self, netns: str | None, fds: list[int]) -> int:
         fd = self.sessions.ns_fd(netns)

@@ -19,7 +19,7 @@ from kubenetctl.errors import (
     Unsupported,
 )
 from kubenetctl.plan.ops import CREATE, REPLACE, Op
-from kubenetctl.resources import Link, Route
+from kubenetctl.resources import Link, Route, where
 
 KERNEL_CONFIG = {
     "vlan": ("802.1Q", "CONFIG_VLAN_8021Q"),
@@ -48,6 +48,12 @@ def translate(code: int, op: Op) -> KubenetError:
         return PermissionDenied(f"{what}: operation not permitted", hint="run as root (sudo kubenetctl ...)")
     if code == errno.EOPNOTSUPP and creating and isinstance(res, Link):
         return unsupported_kind(res.kind)
+    if code == errno.EEXIST and creating and isinstance(res, Link) and res.kind == "vlan":
+        # the name was free a moment ago: the parent already has a sub-interface with this id
+        return Conflict(
+            f"{what}: {res.parent} in the {where(res.parent_netns)} already has a sub-interface for VLAN {res.vlan_id}",
+            hint="a parent carries each VLAN id once: pick another --id, or delete the other sub-interface",
+        )
     if code == errno.EEXIST:
         return Conflict(f"{what}: it already exists", hint="another process created it meanwhile; run again")
     if code == errno.EADDRINUSE and isinstance(res, Link) and res.kind == "vxlan":

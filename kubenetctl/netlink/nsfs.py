@@ -23,7 +23,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def path(name: str) -> str:
-    return os.path.join(NETNS_RUN_DIR, name)
+    """A name in /run/netns, or an absolute path to a namespace file (CNI_NETNS, /proc/PID/ns/net)."""
+    return name if name.startswith("/") else os.path.join(NETNS_RUN_DIR, name)
 
 
 def exists(name: str) -> bool:

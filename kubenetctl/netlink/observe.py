@@ -18,6 +18,7 @@ from kubenetctl.resources import LINK_KINDS, Address, Fdb, Link, Neighbor, Netns
 from kubenetctl.snapshot import Snapshot
 
 NUD_PERMANENT = 0x80
+NTF_MASTER = 0x04
 RTNH_F_ONLINK = 4
 RTM_F_CLONED = 0x200  # a cached exception (learned path MTU, redirect), not a configured route
 LOCAL_TABLE = 255
@@ -268,7 +269,8 @@ def _add_fdb(snap: Snapshot, ipr: Any, ns: str | None, idx: dict[int, str], vxla
     if not vxlans:
         return
     for msg in ipr.fdb("dump"):
-        if msg["ifindex"] not in vxlans:
+        # the VXLAN device's own table (remote VTEPs), not what a bridge learned on that port
+        if msg["ifindex"] not in vxlans or msg["flags"] & NTF_MASTER or msg.get_attr("NDA_DST") is None:
             continue
         link = idx[msg["ifindex"]]
         owner = snap.owner(("link", ns, link))

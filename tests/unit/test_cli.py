@@ -8,14 +8,7 @@ import pytest
 
 from kubenetctl.errors import EXIT_CODE_DOCS, ExitCode
 from tests.helpers import kn_inprocess as kn
-
-
-def one_error_line(result):
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines and lines[0].startswith("kubenetctl: error: "), result
-    assert all(line.startswith("  hint: ") for line in lines[1:]), result
-    assert "Traceback" not in result.stderr
-    return lines[0]
+from tests.helpers import one_error_line
 
 
 def test_help_lists_every_primitive():

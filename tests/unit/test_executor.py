@@ -4,7 +4,7 @@ import pytest
 
 from kubenetctl.errors import Conflict, KernelError, NotFound
 from kubenetctl.execute import Executor
-from kubenetctl.resources import Address, Link, Netns
+from kubenetctl.resources import Address, Fdb, Link, Netns
 from tests.fakes import FakeBackend
 
 
@@ -62,12 +62,15 @@ def test_remove_refuses_foreign_and_wrong_kind():
     assert ex.remove(Link(None, "eth9", "veth")) == "absent"
 
 
-def test_address_on_owned_link_is_deletable_even_without_marker():
+def test_unmarked_address_on_our_link_is_not_ours_but_fdb_is():
     backend = FakeBackend()
     ex = Executor(backend, "cli")
-    ex.ensure(Link(None, "br0", "bridge"))
-    backend.state.add(Address(None, "br0", "10.0.0.1/24"), None)
-    assert ex.remove(Address(None, "br0", "10.0.0.1/24")) == "deleted"
+    ex.ensure(Link(None, "vx", "vxlan", vni=1, port=8472))
+    backend.state.add(Address(None, "vx", "10.0.0.1/24"), None)
+    backend.state.add(Fdb(None, "vx", "00:00:00:00:00:00", "10.1.1.1"), None)
+    with pytest.raises(Conflict, match="kubenetctl did not create it"):
+        ex.remove(Address(None, "vx", "10.0.0.1/24"))
+    assert ex.remove(Fdb(None, "vx", "00:00:00:00:00:00", "10.1.1.1")) == "deleted"
 
 
 def test_set_link_changes_only_what_differs():

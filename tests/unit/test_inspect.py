@@ -19,6 +19,7 @@ from kubenetctl.topology import Topology
 from kubenetctl.trace.pair import packet, resolve, trace_pair
 from kubenetctl.views import graph
 from tests.helpers import kn_inprocess as kn
+from tests.helpers import one_error_line
 from tests.synthetic import Lab, flood_overlay, routed_overlay, vlan_pair
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
@@ -195,12 +196,6 @@ def test_missing_graphviz_is_a_clear_error(monkeypatch):
 
 
 # -- CLI -----------------------------------------------------------------------------------------------------------
-def _one_line(result) -> str:
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines and lines[0].startswith("kubenetctl: error: ") and "Traceback" not in result.stderr, result
-    return lines[0]
-
-
 @pytest.mark.parametrize("args,needle", [
     (["inspect", "--graph", "png"], "--graph png writes an image: give the file with -O FILE"),
     (["inspect", "-O", "x.svg"], "-O/--out goes with --graph"),
@@ -214,7 +209,7 @@ def _one_line(result) -> str:
 def test_bad_input_is_one_line_exit_2(args, needle):
     result = kn(*args)
     assert result.code == ExitCode.USAGE, result
-    assert needle in _one_line(result) and result.stdout == ""
+    assert needle in one_error_line(result) and result.stdout == ""
 
 
 def test_help_and_startup_do_not_load_pyroute2():
