@@ -124,31 +124,47 @@ def observe(
             continue
     by_index = {ns: {r.index: r.name for r in links} for ns, links in raw.items()}
     for ns, links in raw.items():
-        if ns is not None:
-            lo = next((r for r in links if r.name == "lo"), None)
-            alias = lo.msg.get_attr("IFLA_IFALIAS") if lo else None
-            snap.add(Netns(ns), owner_of(alias))
-        nsids = _NsidMap(sessions, ns, candidates)
-        for r in links:
-            if "link" in types:
-                _add_link(snap, sessions, r, by_index, nsids)
-        idx = by_index[ns]
-        ipr = sessions.get(ns)
-        if "address" in types:
-            _add_addresses(snap, ipr, ns, idx)
-        if "route" in types:
-            _add_routes(snap, ipr, ns, idx)
-        if "neighbor" in types:
-            _add_neighbors(snap, ipr, ns, idx)
-        if "fdb" in types:
-            _add_fdb(snap, ipr, ns, idx, {r.index for r in links if r.kind == "vxlan"})
+        try:
+            _add_namespace(snap, sessions, ns, links, by_index, _NsidMap(sessions, ns, candidates), types)
+        except (NotFound, KernelError):  # deleted while we read it (a session had to be reopened)
+            _forget(snap, ns)
     for sc in sysctls:
-        if sc.netns is None or sc.netns in raw:
+        if sc.netns is None or sc.netns in snap.scope:
             try:
                 snap.add(Sysctl(sc.netns, sc.name, nsfs.read_sysctl(sc.netns, sc.name)))
-            except FileNotFoundError:
+            except (FileNotFoundError, NotFound, KernelError):
                 pass
     return snap
+
+
+def _add_namespace(snap: Snapshot, sessions: Sessions, ns: str | None, links: list[_RawLink], by_index: dict,
+                   nsids: _NsidMap, types: frozenset[str]) -> None:
+    if ns is not None:
+        lo = next((r for r in links if r.name == "lo"), None)
+        alias = lo.msg.get_attr("IFLA_IFALIAS") if lo else None
+        snap.add(Netns(ns), owner_of(alias))
+    for r in links:
+        if "link" in types:
+            _add_link(snap, sessions, r, by_index, nsids)
+    idx = by_index[ns]
+    ipr = sessions.get(ns)
+    if "address" in types:
+        _add_addresses(snap, ipr, ns, idx)
+    if "route" in types:
+        _add_routes(snap, ipr, ns, idx)
+    if "neighbor" in types:
+        _add_neighbors(snap, ipr, ns, idx)
+    if "fdb" in types:
+        _add_fdb(snap, ipr, ns, idx, {r.index for r in links if r.kind == "vxlan"})
+
+
+def _forget(snap: Snapshot, ns: str | None) -> None:
+    """Drop what was read of a namespace that disappeared halfway."""
+    snap.scope.discard(ns)
+    for key in [k for k, r in snap.resources.items() if (r.name if r.TYPE == "netns" else r.netns) == ns]:  # type: ignore[union-attr]
+        snap.resources.pop(key)
+        snap.owners.pop(key, None)
+        snap.facts.pop(key, None)
 
 
 def _remote_name(sessions: Sessions, r: _RawLink, by_index: dict, nsids: _NsidMap) -> tuple[bool, str | None, str | None]:
