@@ -297,8 +297,8 @@ def restrict(snap: Snapshot, namespaces: Iterable[NS]) -> Snapshot:
         if ns in keep:
             out.resources[key] = res
             out.owners[key] = snap.owners.get(key)
-            if key in snap.facts:
-                out.facts[key] = snap.facts[key]
+    # facts are keyed (type, netns, ...) like resources, also those of no resource (learned path MTUs)
+    out.facts = {key: value for key, value in snap.facts.items() if len(key) > 1 and key[1] in keep}
     return out
 
 

@@ -22,21 +22,27 @@ class Observed:
     pods: dict[str, str] = field(default_factory=dict)  # pod name -> namespace (from lab state)
 
 
+# Neighbours and FDB entries come with the facts (learned ones too); as resources they are
+# only needed to compare with a lab's record (drift).
+LEAN_TYPES = frozenset({"link", "address", "route"})
+
+
 def gather(lab: str | None = None) -> Observed:
     from kubenetctl.netlink import nsfs
     from kubenetctl.netlink.facts import namespace_owners, read_facts
-    from kubenetctl.netlink.observe import observe
+    from kubenetctl.netlink.observe import ALL_TYPES, observe
     from kubenetctl.netlink.session import Sessions
 
     with Sessions() as sessions:
         names = nsfs.list_names()
         owners = namespace_owners(sessions, names)
         state = lab_state(lab) if lab else None
+        types = ALL_TYPES if state is not None and state.recorded is not None else LEAN_TYPES
         if lab is None:
-            snap = observe(sessions, [None, *names])
+            snap = observe(sessions, [None, *names], types=types)
         else:
             spaces = lab_namespaces(owners, lab, state.namespaces if state else ())
-            snap = observe(sessions, [None, *spaces], related=spaces)
+            snap = observe(sessions, [None, *spaces], types=types, related=spaces)
             keep = [*spaces, None] if host_in_lab(snap, lab) else spaces
             if not keep:
                 found = labs_in([*owners.values(), *snap.owners.values()])

@@ -24,8 +24,6 @@ from kubenetctl.snapshot import Snapshot
 NUD_PERMANENT, NUD_NOARP = 0x80, 0x40
 NTF_SELF, NTF_MASTER = 0x02, 0x04
 DEFAULT_RULE_PRIORITIES = {0, 32766, 32767}
-RTM_F_CLONED = 0x200
-USER_HZ = 100  # rta_expires counts clock ticks
 LO_IFINDEX = 1
 # per-interface sysctls the walk consults; "all" and "default" come along for free
 CONF_KEYS = ("forwarding", "rp_filter")
@@ -34,6 +32,9 @@ CONF_KEYS = ("forwarding", "rp_filter")
 def read_facts(sessions: Sessions, snap: Snapshot) -> Facts:
     """Facts for every namespace the snapshot dumped."""
     facts = Facts()
+    for key, value in snap.facts.items():  # path MTUs observe() found in the route dump
+        if key[0] == "pmtu":
+            facts.pmtu[(key[1], key[2])] = PathMtu(key[2], value["mtu"], value["dev"], value["expires"])
     names = _names_by_index(snap)
     for ns in sorted(snap.scope, key=lambda n: n or ""):
         try:
@@ -73,7 +74,6 @@ def _read_namespace(sessions: Sessions, ns: str | None, idx: dict[int, str], fac
         port = _port_info(ns, msg, idx)
         if port is not None:
             facts.ports[(ns, port.dev)] = port
-    facts.pmtu.update(_learned_mtus(ipr, ns, idx))
     facts.sysctls.update(_sysctls(ns, idx.values()))
     facts.policy_rules[ns] = _policy_rules(ipr)
 
@@ -111,22 +111,6 @@ def _port_info(ns: str | None, msg: Any, idx: dict[int, str]) -> PortInfo | None
         learning=bool(attrs.get("IFLA_BRPORT_LEARNING", 1)),
         unicast_flood=bool(attrs.get("IFLA_BRPORT_UNICAST_FLOOD", 1)),
     )
-
-
-def _learned_mtus(ipr: Any, ns: str | None, idx: dict[int, str]) -> dict[tuple[str | None, str], PathMtu]:
-    """Route cache exceptions carrying an MTU (what `ip route show cache` lists)."""
-    out: dict[tuple[str | None, str], PathMtu] = {}
-    for msg in ipr.route("dump", family=socket.AF_INET):
-        if not msg["flags"] & RTM_F_CLONED:
-            continue
-        metrics = msg.get_attr("RTA_METRICS")
-        mtu = dict(metrics["attrs"]).get("RTAX_MTU") if metrics is not None else None
-        dst = msg.get_attr("RTA_DST")
-        if mtu and dst:
-            cache = msg.get_attr("RTA_CACHEINFO") or {}
-            expires = cache.get("rta_expires")
-            out[(ns, dst)] = PathMtu(dst, mtu, idx.get(msg.get_attr("RTA_OIF")), expires // USER_HZ if expires else None)
-    return out
 
 
 def _sysctls(ns: str | None, devs: Iterable[str]) -> dict[tuple[str | None, str], str]:

@@ -21,6 +21,7 @@ NUD_PERMANENT = 0x80
 NTF_MASTER = 0x04
 RTNH_F_ONLINK = 4
 RTM_F_CLONED = 0x200  # a cached exception (learned path MTU, redirect), not a configured route
+USER_HZ = 100  # rta_expires counts clock ticks
 LOCAL_TABLE = 255
 RTPROT_KERNEL = 2
 ALL_TYPES = frozenset({"link", "address", "route", "neighbor", "fdb"})
@@ -251,7 +252,10 @@ def _add_routes(snap: Snapshot, ipr: Any, ns: str | None, idx: dict[int, str]) -
     for family in (socket.AF_INET, socket.AF_INET6):
         for msg in ipr.route("dump", family=family):
             table = msg.get_attr("RTA_TABLE") or msg["table"]
-            if table == LOCAL_TABLE or msg["flags"] & RTM_F_CLONED:
+            if msg["flags"] & RTM_F_CLONED:  # a learned exception, not a route: kept as a fact
+                _add_learned_mtu(snap, msg, ns, idx)
+                continue
+            if table == LOCAL_TABLE:
                 continue
             dst = msg.get_attr("RTA_DST")
             plen = msg["dst_len"]
@@ -268,6 +272,18 @@ def _add_routes(snap: Snapshot, ipr: Any, ns: str | None, idx: dict[int, str]) -
             )
             owner = PROTO_OWNER if msg["proto"] == RTPROT_KUBENETCTL else None
             snap.add(route, owner, proto=msg["proto"], scope=msg["scope"], type=msg["type"])
+
+
+def _add_learned_mtu(snap: Snapshot, msg: Any, ns: str | None, idx: dict[int, str]) -> None:
+    """A path MTU learned from ICMP 'fragmentation needed' (`ip route show cache`), as the fact
+    ("pmtu", netns, dst) -> {mtu, dev, expires} (seconds)."""
+    metrics = msg.get_attr("RTA_METRICS")
+    mtu = dict(metrics["attrs"]).get("RTAX_MTU") if metrics is not None else None
+    dst = msg.get_attr("RTA_DST")
+    if mtu and dst:
+        expires = (msg.get_attr("RTA_CACHEINFO") or {}).get("rta_expires")
+        snap.facts[("pmtu", ns, dst)] = {"mtu": mtu, "dev": idx.get(msg.get_attr("RTA_OIF")),
+                                         "expires": expires // USER_HZ if expires else None}
 
 
 def _add_neighbors(snap: Snapshot, ipr: Any, ns: str | None, idx: dict[int, str]) -> None:

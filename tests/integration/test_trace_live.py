@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 
 import jsonschema
 import pytest
@@ -221,3 +222,18 @@ def test_destination_not_in_any_pod(kn, routed):
     assert code == ExitCode.CHECK_FAILED and doc["dst"]["known"] is False
     assert (stop["reason"], stop["netns"], stop["dev"]) == ("no_destination", o.nodes[1], "cni0")
     assert doc["probe"]["agrees"] and all(doc["probe"]["forward"]["seen"])
+
+
+def test_a_learned_path_mtu_is_read_and_named(kn, routed):
+    o = routed
+    sh("ip", "-n", o.nodes[1], "link", "set", "veth0", "mtu", "1000")
+    for _ in range(2):  # the 'fragmentation needed' that comes back teaches pod1 the path MTU
+        assert not ping(o.pods[0], o.pod_ips[1], size=1172, dont_fragment=True)
+    cache = subprocess.run(["ip", "-n", o.pods[0], "route", "show", "cache"], capture_output=True, text=True).stdout
+    assert "mtu 1000" in cache, cache
+    code, doc = trace(kn, o, o.pods[0], o.pods[1], "--size", "1200")
+    stop = doc["forward"]["stop"]
+    assert (stop["reason"], stop["netns"], stop["dev"]) == ("mtu", o.pods[0], "eth0")
+    assert f"path MTU 1000 that netns {o.pods[0]} learned for {o.pod_ips[1]}" in stop["message"]
+    code, doc = trace(kn, o, o.pods[0], o.pods[1], "--size", "1200", probe=True)
+    assert doc["probe"]["agrees"] and doc["probe"]["sendError"].startswith("message too long"), doc["probe"]
