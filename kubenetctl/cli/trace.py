@@ -48,13 +48,13 @@ def trace(
     from kubenetctl.inspect.gather import gather
     from kubenetctl.trace.pair import packet, resolve, trace_pair
 
-    seen = gather(lab)
+    seen = gather(lab, near=(src, dst))
     topo = seen.topo
     a = resolve(topo, src, "SRC", seen.pods)
     b = resolve(topo, dst, "DST", seen.pods)
     pkt = packet(a, b, proto.value, port, size)
     result = trace_pair(topo, a, b, pkt, reply=not no_reply)
-    doc: dict[str, Any] = result.to_dict()
+    doc: dict[str, Any] = {"lab": seen.lab, **result.to_dict()}
     ok = result.ok
     if probe:
         report = _probe(topo, result, timeout)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kubenetctl.errors import NotFound
-from kubenetctl.inspect.labs import LabState, host_in_lab, lab_namespaces, lab_state, labs_in
+from kubenetctl.inspect.labs import LabState, host_in_lab, lab_namespaces, lab_of, lab_state, labs_in
 from kubenetctl.topology import Topology, restrict
 
 
@@ -27,7 +27,9 @@ class Observed:
 LEAN_TYPES = frozenset({"link", "address", "route"})
 
 
-def gather(lab: str | None = None) -> Observed:
+def gather(lab: str | None = None, *, near: tuple[str, ...] = ()) -> Observed:
+    """Observe one lab, or everything. With `near` (trace's SRC and DST) and no lab: when both
+    are namespaces of the same lab, read only that lab (a busy host has many namespaces)."""
     from kubenetctl.netlink import nsfs
     from kubenetctl.netlink.facts import namespace_owners, read_facts
     from kubenetctl.netlink.observe import ALL_TYPES, observe
@@ -36,6 +38,9 @@ def gather(lab: str | None = None) -> Observed:
     with Sessions() as sessions:
         names = nsfs.list_names()
         owners = namespace_owners(sessions, names)
+        if lab is None and near and all(n in owners for n in near):
+            labs = {lab_of(owners[n]) for n in near}
+            lab = labs.pop() if len(labs) == 1 else None
         state = lab_state(lab) if lab else None
         types = ALL_TYPES if state is not None and state.recorded is not None else LEAN_TYPES
         if lab is None:

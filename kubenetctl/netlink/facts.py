@@ -36,9 +36,10 @@ def read_facts(sessions: Sessions, snap: Snapshot) -> Facts:
         if key[0] == "pmtu":
             facts.pmtu[(key[1], key[2])] = PathMtu(key[2], value["mtu"], value["dev"], value["expires"])
     names = _names_by_index(snap)
+    switching = {link.netns for link in snap.of_type("link") if link.kind in ("bridge", "vxlan")}  # type: ignore[union-attr]
     for ns in sorted(snap.scope, key=lambda n: n or ""):
         try:
-            _read_namespace(sessions, ns, names.get(ns, {}), facts)
+            _read_namespace(sessions, ns, names.get(ns, {}), facts, ns in switching)
         except (FileNotFoundError, NotFound, KernelError, NetlinkError):  # deleted while we read: skip it
             if ns is None:
                 raise
@@ -55,7 +56,9 @@ def _names_by_index(snap: Snapshot) -> dict[str | None, dict[int, str]]:
     return out
 
 
-def _read_namespace(sessions: Sessions, ns: str | None, idx: dict[int, str], facts: Facts) -> None:
+def _read_namespace(sessions: Sessions, ns: str | None, idx: dict[int, str], facts: Facts, switching: bool) -> None:
+    """Everything but FDBs and port states comes from every namespace; those only from one
+    that holds a bridge or a VXLAN device (a pod's namespace has neither)."""
     ipr = sessions.get(ns)
     for msg in ipr.neigh("dump"):
         if msg["family"] not in (socket.AF_INET, socket.AF_INET6) or msg["ifindex"] not in idx:
@@ -66,14 +69,15 @@ def _read_namespace(sessions: Sessions, ns: str | None, idx: dict[int, str], fac
         facts.neighbors.append(
             NeighEntry(ns, idx[msg["ifindex"]], ip, msg.get_attr("NDA_LLADDR"), nud_name(msg["state"]))
         )
-    for msg in ipr.fdb("dump"):
-        entry = _fdb_entry(ns, msg, idx)
-        if entry is not None:
-            facts.fdb.append(entry)
-    for msg in ipr.link("dump", family=socket.AF_BRIDGE):
-        port = _port_info(ns, msg, idx)
-        if port is not None:
-            facts.ports[(ns, port.dev)] = port
+    if switching:
+        for msg in ipr.fdb("dump"):
+            entry = _fdb_entry(ns, msg, idx)
+            if entry is not None:
+                facts.fdb.append(entry)
+        for msg in ipr.link("dump", family=socket.AF_BRIDGE):
+            port = _port_info(ns, msg, idx)
+            if port is not None:
+                facts.ports[(ns, port.dev)] = port
     facts.sysctls.update(_sysctls(ns, idx.values()))
     facts.policy_rules[ns] = _policy_rules(ipr)
 

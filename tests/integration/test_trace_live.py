@@ -237,3 +237,13 @@ def test_a_learned_path_mtu_is_read_and_named(kn, routed):
     assert f"path MTU 1000 that netns {o.pods[0]} learned for {o.pod_ips[1]}" in stop["message"]
     code, doc = trace(kn, o, o.pods[0], o.pods[1], "--size", "1200", probe=True)
     assert doc["probe"]["agrees"] and doc["probe"]["sendError"].startswith("message too long"), doc["probe"]
+
+
+def test_trace_between_namespaces_of_one_lab_reads_only_that_lab(kn, routed):
+    o = routed
+    result = kn("-o", "json", "trace", o.pods[0], o.pods[1])
+    assert result.code == 0, result
+    assert json.loads(result.stdout)["lab"] == o.lab
+    from kubenetctl.inspect.gather import gather
+
+    assert gather(near=(o.pods[0], o.pod_ips[1])).lab is None  # an address: the whole host is read
