@@ -116,8 +116,7 @@ def compare(trace: Trace, captures: Sequence[Observed], flow: Flow, send_error: 
             elapsed: float = 0.0) -> ProbeReport:
     fwd = check_path(trace.forward, captures, flow, reply=False)
     rep = check_path(trace.reply, captures, flow.reversed(), reply=True) if trace.reply is not None else None
-    errors = sorted({f"{c.seen.error} from {c.seen.error_from} (seen on {c.point.dev} in {ns_label(c.point.netns)})"
-                     for c in captures if c.seen.error and c.seen.flow == flow})
+    errors = _icmp_errors(captures, flow)
     if trace.forward.stop is not None:
         agrees = fwd.vanished is None and fwd.blocked_seen is not True
         last = trace.forward.hops[-1] if trace.forward.hops else None
@@ -146,6 +145,18 @@ def compare(trace: Trace, captures: Sequence[Observed], flow: Flow, send_error: 
     if send_error:
         summary += f"; sending failed: {send_error}"
     return ProbeReport(fwd, rep, agrees, summary, send_error, errors, elapsed)
+
+
+def _icmp_errors(captures: Sequence[Observed], flow: Flow) -> list[str]:
+    """ICMP errors about the probe, one line per error and sender, with where they were seen."""
+    seen: dict[tuple[str, str | None], list[str]] = {}
+    for c in captures:
+        if c.seen.error and c.seen.flow == flow:
+            where = f"{c.point.dev} in {ns_label(c.point.netns)}"
+            places = seen.setdefault((c.seen.error, c.seen.error_from), [])
+            if where not in places:
+                places.append(where)
+    return [f"{error} from {sender} (seen on {', '.join(places)})" for (error, sender), places in sorted(seen.items())]
 
 
 def _vanished_text(path: Path, check: PathCheck, which: str) -> str:

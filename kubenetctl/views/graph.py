@@ -165,15 +165,28 @@ class _Model:
             lines.append("NO-CARRIER")
         return "\\n".join(lines)
 
-    def clusters(self) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-        """Top-level namespaces with the pods drawn inside them."""
+    def boxes(self) -> Iterator[tuple[str, Any, int]]:
+        """Drawing order: ("open", namespace item, depth), ("member", ((ns, dev), (label, kind)), depth),
+        ("close", None, depth); pods are opened inside the node they hang off; empty boxes are left out."""
         tops = {i["name"] for i in self.items if i["role"] in ("node", "host")}
+
+        def box(item: dict[str, Any], pods: list[dict[str, Any]], depth: int) -> Iterator[tuple[str, Any, int]]:
+            members = [(k, v) for k, v in self.nodes.items() if k[0] == item["name"]]
+            if not members and not pods:
+                return
+            yield "open", item, depth
+            for member in members:
+                yield "member", member, depth
+            for pod in pods:
+                yield from box(pod, [], depth + 1)
+            yield "close", None, depth
+
         for item in self.items:
             if item["role"] == "pod" and item.get("node") in tops:
                 continue
             pods = [p for p in self.items if p["role"] == "pod" and p.get("node") == item["name"]
                     and item["role"] in ("node", "host") and p is not item]
-            yield item, pods
+            yield from box(item, pods, 1)
 
 
 def _q(text: str) -> str:
@@ -191,31 +204,25 @@ def dot(doc: dict[str, Any]) -> str:
         '  edge [fontname="Helvetica", fontsize=9, color="#555555"];',
     ]
     counter = iter(range(10_000))
-
-    def emit_ns(item: dict[str, Any], pods: list[dict[str, Any]], indent: str) -> None:
-        ns, role = item["name"], item["role"]
-        members = [(k, v) for k, v in m.nodes.items() if k[0] == ns]
-        if not members and not pods:
-            return
-        label = f"{role} {_ns(ns)}" + ("  (ip_forward)" if role == "node" and item.get("ipForward") == "1" else "")
-        out.append(f"{indent}subgraph cluster_{next(counter)} {{")
-        out.append(f"{indent}  label={_q(label)}; labeljust=l; style=\"rounded,filled\"; "
-                   f"fillcolor=\"{FILL.get(role, '#ffffff')}\"; color=\"{BORDER.get(role, '#888888')}\"; fontsize=12;")
-        for (n, dev), (text, kind) in members:
+    for event, what, depth in m.boxes():
+        indent = "  " * depth
+        if event == "open":
+            role = what["role"]
+            label = f"{role} {_ns(what['name'])}" + ("  (ip_forward)" if role == "node" and what.get("ipForward") == "1" else "")
+            out.append(f"{indent}subgraph cluster_{next(counter)} {{")
+            out.append(f"{indent}  label={_q(label)}; labeljust=l; style=\"rounded,filled\"; "
+                       f"fillcolor=\"{FILL.get(role, '#ffffff')}\"; color=\"{BORDER.get(role, '#888888')}\"; fontsize=12;")
+        elif event == "member":
+            (n, dev), (text, kind) = what
             extra = ""
             if kind == "vlan":
-                vid = m.ifaces[(n, dev)]["vlan"]["id"]
-                extra = f", color=\"{m.vlan_colour(vid)}\", penwidth=2"
+                extra = f", color=\"{m.vlan_colour(m.ifaces[(n, dev)]['vlan']['id'])}\", penwidth=2"
             if "DOWN" in text or "NO-CARRIER" in text:
                 extra += f", color=\"{DOWN}\", fontcolor=\"{DOWN}\""
             shape = ", shape=box3d" if kind == "vxlan" else ""
             out.append(f"{indent}  {_q(_id(n, dev))} [label={_q(text)}, fillcolor=\"{KIND_FILL.get(kind, '#ffffff')}\"{shape}{extra}];")
-        for pod in pods:
-            emit_ns(pod, [], indent + "  ")
-        out.append(f"{indent}}}")
-
-    for item, pods in m.clusters():
-        emit_ns(item, pods, "  ")
+        else:
+            out.append(f"{indent}}}")
     for (n, dev), (text, kind) in m.nodes.items():
         if kind == "ghost":
             out.append(f"  {_q(_id(n, dev))} [label={_q(text)}, shape=note, color=\"{DOWN}\", fontcolor=\"{DOWN}\"];")
@@ -239,21 +246,15 @@ def mermaid(doc: dict[str, Any]) -> str:
 
     out = ["flowchart LR"]
     counter = iter(range(10_000))
-
-    def emit_ns(item: dict[str, Any], pods: list[dict[str, Any]], indent: str) -> None:
-        ns, role = item["name"], item["role"]
-        members = [(k, v) for k, v in m.nodes.items() if k[0] == ns]
-        if not members and not pods:
-            return
-        out.append(f"{indent}subgraph s{next(counter)}[\"{role} {_ns(ns)}\"]")
-        for key, (text, _kind) in members:
+    for event, what, depth in m.boxes():
+        indent = "  " * depth
+        if event == "open":
+            out.append(f"{indent}subgraph s{next(counter)}[\"{what['role']} {_ns(what['name'])}\"]")
+        elif event == "member":
+            key, (text, _kind) = what
             out.append(f"{indent}  {nid(key)}[\"{text.replace(chr(92) + 'n', '<br/>')}\"]")
-        for pod in pods:
-            emit_ns(pod, [], indent + "  ")
-        out.append(f"{indent}end")
-
-    for item, pods in m.clusters():
-        emit_ns(item, pods, "  ")
+        else:
+            out.append(f"{indent}end")
     for key, (text, kind) in m.nodes.items():
         if kind == "ghost":
             out.append(f"  {nid(key)}[\"{text.replace(chr(92) + 'n', '<br/>')}\"]")

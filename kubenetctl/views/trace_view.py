@@ -12,6 +12,7 @@ from rich.text import Text
 RULE_NAMES = {
     "route": "route", "neighbour": "neigh", "bridge-fdb": "bridge fdb", "vxlan-fdb": "vxlan fdb", "encap": "encap",
     "decap": "decap", "local": "local", "forward": "forward", "veth": "veth", "vlan": "vlan", "rp_filter": "rp_filter",
+    "note": "",
 }
 
 
@@ -50,7 +51,7 @@ def _path_table(path: dict[str, Any], check: dict[str, Any] | None) -> Table:
         t.add_row(*row)
     stop = path.get("stop")
     if stop is not None:
-        rules = stop["rules"] or [{"kind": "note", "text": ""}]
+        rules = stop["rules"] or [{"kind": "note", "text": "stops here"}]
         for j, rule in enumerate(rules):
             first = j == 0
             row = [Text("x" if first else "", style="bold red"), Text(_ns(stop["netns"]) if first else ""),

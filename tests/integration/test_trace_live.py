@@ -13,7 +13,7 @@ import pytest
 
 from kubenetctl.errors import ExitCode
 from tests.helpers import ping
-from tests.integration.overlays import VTEP_MACS, Overlay, build, ip_json, sh, teardown
+from tests.integration.overlays import Overlay, build, ip_json, sh, teardown
 from tests.unit.test_inspect import schema
 
 
@@ -21,14 +21,14 @@ from tests.unit.test_inspect import schema
 def routed(kn, names):  # type: ignore[no-untyped-def]
     o = build(kn, names, "routed")
     yield o
-    teardown(kn, o)
+    teardown(o)
 
 
 @pytest.fixture
 def flood(kn, names):  # type: ignore[no-untyped-def]
     o = build(kn, names, "flood")
     yield o
-    teardown(kn, o)
+    teardown(o)
 
 
 def trace(kn, o: Overlay, *args: str, probe: bool = False) -> tuple[int, dict]:  # type: ignore[no-untyped-def]
@@ -110,7 +110,7 @@ def test_inspect_lab_matches_the_kernel(kn, routed):
         item = next(x for x in doc["items"] if x["name"] == node)
         vx = next(f for f in item["interfaces"] if f["name"] == "vxlan0")["vxlan"]
         assert (vx["vni"], vx["port"], vx["local"]) == (kernel["id"], kernel["port"], kernel["local"])
-        assert [e["mac"] for e in vx["fdb"]] == [VTEP_MACS[1 - i]]
+        assert [e["mac"] for e in vx["fdb"]] == [o.vtep_macs[1 - i]]
         ports = [p["ifname"] for p in ip_json(node, "link", "show", "master", "cni0")]
         cni0 = next(f for f in item["interfaces"] if f["name"] == "cni0")
         assert [p["name"] for p in cni0["bridge"]["ports"]] == ports
@@ -148,7 +148,7 @@ def test_inspect_unknown_lab(kn):
 def _break(o: Overlay, fault: str) -> None:
     (n1, n2), (p1, p2) = o.nodes, o.pods
     if fault == "fdb":
-        sh("bridge", "-n", n1, "fdb", "del", VTEP_MACS[1], "dev", "vxlan0", "dst", "192.168.77.2")
+        sh("bridge", "-n", n1, "fdb", "del", o.vtep_macs[1], "dev", "vxlan0", "dst", "192.168.77.2")
     elif fault == "neighbour":
         sh("ip", "-n", n1, "neigh", "del", "10.244.2.0", "dev", "vxlan0")
     elif fault == "port-down":
@@ -212,7 +212,7 @@ def test_each_fault_is_named_at_the_right_hop(kn, names, fault, mode, where, siz
         if fault == "mtu":
             assert any("fragmentation needed (mtu 1000)" in e for e in report["icmpErrors"]), report
     finally:
-        teardown(kn, o)
+        teardown(o)
 
 
 def test_destination_not_in_any_pod(kn, routed):
