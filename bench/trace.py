@@ -9,7 +9,8 @@ flannel-style overlay (the README's) with PODS pods spread over the two nodes, m
 - trace POD POD (static, the CLI process) against `ip route get` + `ip neigh get` in each
   namespace on the path and `bridge fdb get` on both bridges (what the walk answers, hop by hop);
 - trace --probe against one `ping -c1` between the same pods;
-- in-process: reading the kernel (observe + facts) against the pure walk.
+- in-process: reading the whole lab (what inspect does), what trace reads (outward from its
+  ends, along cables), and the pure walk itself.
 """
 
 from __future__ import annotations
@@ -117,9 +118,14 @@ def main() -> None:
     try:
         subprocess.run(["ip", "netns", "exec", src, "ping", "-c1", "-W2", dst_ip], capture_output=True, check=True)
         rows: dict[str, list[float]] = {k: [] for k in (
-            "inspect", "ip-dump", "trace", "ip-hops", "probe", "ping", "gather", "walk")}
-        from kubenetctl.inspect.gather import gather
+            "inspect", "ip-dump", "trace", "ip-hops", "probe", "ping", "gather", "outward", "walk")}
+        from kubenetctl.inspect.gather import gather, gather_trace
         from kubenetctl.trace.pair import packet, resolve, trace_pair
+
+        def walk(seen):  # type: ignore[no-untyped-def]
+            a, b = resolve(seen.topo, src, "SRC"), resolve(seen.topo, dst, "DST")
+            return trace_pair(seen.topo, a, b, packet(a, b, "icmp", None, None))
+        read = 0
         for _ in range(args.rounds):  # alternate, so that machine noise hits both alike
             rows["inspect"].append(timed([[KN, "-o", "json", "inspect", P]]))
             rows["ip-dump"].append(timed(ip_dump(spaces)))
@@ -131,9 +137,13 @@ def main() -> None:
             seen = gather(P)
             rows["gather"].append(time.perf_counter() - start)
             start = time.perf_counter()
-            a, b = resolve(seen.topo, src, "SRC"), resolve(seen.topo, dst, "DST")
-            result = trace_pair(seen.topo, a, b, packet(a, b, "icmp", None, None))
+            result = walk(seen)
             rows["walk"].append(time.perf_counter() - start)
+            assert result.ok, result.forward.stop
+            start = time.perf_counter()
+            near, result = gather_trace(None, src, dst, walk)
+            rows["outward"].append(time.perf_counter() - start)
+            read = near.read
             assert result.ok, result.forward.stop
         m = {k: median(v) for k, v in rows.items()}
         print(f"namespaces: {len(spaces)}, rounds: {args.rounds} (medians)")
@@ -143,7 +153,8 @@ def main() -> None:
               f"({len(ip_hops(nodes, src, dst, dst_ip))} commands) {m['ip-hops']:.3f} s   ratio {m['trace'] / m['ip-hops']:.2f}")
         print(f"trace --probe (CLI)              {m['probe']:.3f} s   ping -c1 {m['ping']:.3f} s   "
               f"ratio {m['probe'] / m['ping']:.2f}")
-        print(f"in-process: reading the kernel   {m['gather']:.3f} s   the walk there and back {m['walk'] * 1000:.2f} ms")
+        print(f"in-process: reading the whole lab {m['gather']:.3f} s   trace reading outward {m['outward']:.3f} s "
+              f"({read} namespaces read)   the walk there and back {m['walk'] * 1000:.2f} ms")
     finally:
         teardown(spaces)
 

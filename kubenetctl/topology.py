@@ -119,6 +119,18 @@ class Topology:
     def role(self, ns: NS) -> str:
         return self._roles.get(ns, OTHER)
 
+    def adjacent(self, spaces: Iterable[NS]) -> set[NS]:
+        """Namespaces cabled to these: veth peers, VLAN/macvlan parents and children."""
+        out: set[NS] = set()
+        for ns in spaces:
+            for link in self.links(ns):
+                if link.kind == "veth" and link.peer:
+                    out.add(link.peer_netns)
+                elif link.kind in ("vlan", "macvlan") and link.parent:
+                    out.add(link.parent_netns)
+                out.update(c.netns for c in self._children.get((ns, link.name), []))
+        return out
+
     def with_role(self, role: str) -> list[NS]:
         return [ns for ns in self.namespaces() if self.role(ns) == role]
 

@@ -45,15 +45,16 @@ def trace(
         raise InvalidInput(f"--timeout: {timeout} is out of range (0, 60] seconds")
     if lab is not None:
         validate.netns_name(lab, "--lab")
-    from kubenetctl.inspect.gather import gather
+    from kubenetctl.inspect.gather import gather_trace
     from kubenetctl.trace.pair import packet, resolve, trace_pair
 
-    seen = gather(lab, near=(src, dst))
+    def walk(seen: Any) -> Any:
+        a = resolve(seen.topo, src, "SRC", seen.pods)
+        b = resolve(seen.topo, dst, "DST", seen.pods)
+        return trace_pair(seen.topo, a, b, packet(a, b, proto.value, port, size), reply=not no_reply)
+
+    seen, result = gather_trace(lab, src, dst, walk)
     topo = seen.topo
-    a = resolve(topo, src, "SRC", seen.pods)
-    b = resolve(topo, dst, "DST", seen.pods)
-    pkt = packet(a, b, proto.value, port, size)
-    result = trace_pair(topo, a, b, pkt, reply=not no_reply)
     doc: dict[str, Any] = {"lab": seen.lab, **result.to_dict()}
     ok = result.ok
     if probe:

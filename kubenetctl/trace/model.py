@@ -208,6 +208,17 @@ class Trace:
     def ok(self) -> bool:
         return self.forward.ok and (self.reply is None or self.reply.ok)
 
+    def namespaces(self) -> set[str | None]:
+        """Every namespace the walk went through or stopped in."""
+        out = {self.src.netns} | ({self.dst.netns} if self.dst.known else set())
+        for path in (self.forward, self.reply):
+            if path is None:
+                continue
+            out.update(h.netns for h in path.hops)
+            if path.stop is not None:
+                out.add(path.stop.netns)
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "src": self.src.to_dict(),

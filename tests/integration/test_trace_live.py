@@ -50,6 +50,22 @@ def expected_routed(o: Overlay) -> list[tuple]:
 
 
 # -- the working overlays: prediction == reality ---------------------------------------------------
+def test_trace_reads_outward_from_its_ends(kn, routed):
+    from kubenetctl.inspect.gather import gather_trace
+    from kubenetctl.trace.pair import packet, resolve, trace_pair
+
+    o = routed
+
+    def walk(seen):  # type: ignore[no-untyped-def]
+        a, b = resolve(seen.topo, o.pods[0], "SRC"), resolve(seen.topo, o.pod_ips[1], "DST")
+        return trace_pair(seen.topo, a, b, packet(a, b, "icmp", None, None))
+
+    seen, result = gather_trace(None, o.pods[0], o.pod_ips[1], walk)
+    assert result.ok and hops(result.to_dict()["forward"]) == expected_routed(o)
+    # pod1, then node1, then node2 (over the underlay cable), then pod2: not every namespace on the host
+    assert set(seen.topo.namespaces()) == {*o.nodes, *o.pods}, seen.topo.namespaces()
+
+
 def test_routed_overlay_prediction_matches_the_probe(kn, routed):
     o = routed
     assert ping(o.pods[0], o.pod_ips[1])
@@ -244,6 +260,7 @@ def test_trace_between_namespaces_of_one_lab_reads_only_that_lab(kn, routed):
     result = kn("-o", "json", "trace", o.pods[0], o.pods[1])
     assert result.code == 0, result
     assert json.loads(result.stdout)["lab"] == o.lab
-    from kubenetctl.inspect.gather import gather
+    from kubenetctl.inspect.gather import gather_trace
 
-    assert gather(near=(o.pods[0], o.pod_ips[1])).lab is None  # an address: the whole host is read
+    seen, _ = gather_trace(None, o.pods[0], o.pod_ips[1], lambda seen: None)
+    assert seen.lab is None  # an address: not known to be the lab's, so the whole host may be read
