@@ -67,7 +67,9 @@ class _NsidMap:
                 continue
             try:
                 got = ipr.get_netnsid(fd=fd)
-            except NetlinkError:  # deleted meanwhile: the file is no namespace any more
+            except NetlinkError:
+                # EINVAL: not (or no longer, or not yet) a namespace: /run/netns/X exists
+                # as an empty file while `ip netns add` or `del` is half-way
                 continue
             finally:
                 if cand is not None:
@@ -120,7 +122,7 @@ def observe(
     for ns in scope:
         try:
             raw[ns] = _dump_links(sessions, ns)
-        except (FileNotFoundError, NotFound, KernelError):  # deleted meanwhile (setns: EINVAL)
+        except (FileNotFoundError, NotFound, KernelError):  # deleted between exists() and open (setns: EINVAL)
             snap.scope.discard(ns)
             continue
     by_index = {ns: {r.index: r.name for r in links} for ns, links in raw.items()}
