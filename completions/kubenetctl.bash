@@ -37,7 +37,7 @@ _kubenetctl_node() {
   subs="" opts="" vals="" arg=""
   case "$1" in
     "")
-      subs='addr apply bridge check cni completion destroy fdb ipam lab link neigh ns plan recipe route sysctl validate veth vlan vxlan' opts='--output -o --verbose -v --version --help -h' vals='--output=choice:table,json,yaml -o=choice:table,json,yaml' arg='' ;;
+      subs='addr apply bridge check cni completion destroy fdb inspect ipam lab link neigh ns plan recipe route sysctl trace validate veth vlan vxlan' opts='--output -o --verbose -v --version --help -h' vals='--output=choice:table,json,yaml -o=choice:table,json,yaml' arg='' ;;
     "addr")
       subs='add del list' opts='--help -h' vals='' arg='' ;;
     "addr add")
@@ -90,6 +90,8 @@ _kubenetctl_node() {
       subs='' opts='--dst --netns -n --force --help -h' vals='--dst=any --netns=netns -n=netns' arg='' ;;
     "fdb list")
       subs='' opts='--netns -n --all -A --help -h' vals='--netns=netns -n=netns' arg='' ;;
+    "inspect")
+      subs='' opts='--compact --graph --out -O --help -h' vals='--graph=choice:dot,mermaid,svg,png --out=any -O=any' arg='lab' ;;
     "ipam")
       subs='alloc gc list release' opts='--install-completion --show-completion --help -h' vals='' arg='' ;;
     "ipam alloc")
@@ -152,6 +154,8 @@ _kubenetctl_node() {
       subs='' opts='--netns -n --help -h' vals='--netns=netns -n=netns' arg='' ;;
     "sysctl set")
       subs='' opts='--netns -n --help -h' vals='--netns=netns -n=netns' arg='' ;;
+    "trace")
+      subs='' opts='--proto --port --size --probe --lab --no-reply --timeout --help -h' vals='--proto=choice:icmp,tcp,udp --port=any --size=any --lab=any --timeout=any' arg='' ;;
     "validate")
       subs='' opts='--node --help -h' vals='--node=any' arg='file' ;;
     "veth")

@@ -214,7 +214,7 @@ class NetlinkBackend:
                 peer = {"name": end.name, "mtu": end.mtu, "mac": end.mac,
                         "ns_fd": self._fd(end.netns, fds) if end.netns != res.netns else None}
             msg = messages.link_new(
-                res.name, res.kind, mtu=None if res.kind == "bridge" else res.mtu, mac=res.mac, up=res.up or None,
+                res.name, res.kind, mtu=res.mtu, mac=res.mac, up=res.up or None,
                 master=self._index(res.netns, res.master) if res.master else None, peer=peer,
             )
             answer = self.sessions.fast(res.netns).request(msg, RTM_NEWLINK, NEW, echo=True, reply=bytes)
@@ -230,7 +230,7 @@ class NetlinkBackend:
 
     def _create_with_pyroute2(self, op: Op, res: Link) -> None:
         spec: dict[str, Any] = {"ifname": res.name, "kind": res.kind}
-        if res.mtu is not None and res.kind != "bridge":  # a bridge's MTU is set after creation (see _settle_link)
+        if res.mtu is not None:
             spec["mtu"] = res.mtu
         if res.mac is not None:
             spec["address"] = res.mac
@@ -271,8 +271,6 @@ class NetlinkBackend:
         """Mark a new link as ours (the kernel takes no alias at creation) and set what
         was not given at creation (master and up of a veth's peer). One message, by name."""
         fields: dict[str, Any] = {"alias": marker(self.owner)}
-        if at_creation and res.kind == "bridge" and res.mtu is not None:
-            fields["mtu"] = res.mtu  # set as a change, the bridge keeps it when its ports come and go
         if not at_creation:
             if res.master:
                 fields["master"] = self._index(res.netns, res.master)
