@@ -9,9 +9,8 @@ hold 1,000 event loops' worth of file descriptors. Sessions join no multicast gr
 notification that the next request reads and parses, and a 1,000-pod node slows down
 with every pod.
 
-Each session has two sockets opened together in its namespace: one for pyroute2's
-IPRoute (dumps and everything else; built on first use, it costs ~0.5 ms to make) and
-one for the fast path of frequent simple requests (wire.Channel).
+Each session has a socket for the fast path of frequent simple requests (wire.Channel),
+and, made on first use (it costs ~0.5 ms), pyroute2's IPRoute for everything else.
 """
 
 from __future__ import annotations
@@ -35,28 +34,28 @@ def _socket() -> socket.socket:
 
 
 class _Session:
-    def __init__(self, loop: asyncio.AbstractEventLoop, host: bool) -> None:
-        """Opens its sockets in the namespace this thread is in now."""
+    def __init__(self, loop: asyncio.AbstractEventLoop, netns: str | None) -> None:
+        """Opens the fast-path socket in the namespace this thread is in now; pyroute2's
+        IPRoute is made on first use (most sessions never need it)."""
         self._loop = loop
-        self._sock: Optional[socket.socket] = None if host else _socket()
+        self._netns = netns
         self._ipr: Optional[IPRoute] = None
         self.fast = Channel(_socket())
 
     @property
     def ipr(self) -> IPRoute:
         if self._ipr is None:
-            if self._sock is None:  # the namespace we run in
+            if self._netns is None:  # the namespace we run in
                 self._ipr = IPRoute(use_event_loop=self._loop, groups=0)
             else:
-                self._ipr = IPRoute(fileno=self._sock.detach(), use_event_loop=self._loop, groups=0)
-                self._sock = None
+                with nsfs.entered(self._netns):
+                    sock = _socket()
+                self._ipr = IPRoute(fileno=sock.detach(), use_event_loop=self._loop, groups=0)
         return self._ipr
 
     def close(self) -> None:
         if self._ipr is not None:
             self._ipr.close()
-        if self._sock is not None:
-            self._sock.close()
         self.fast.close()
 
 
@@ -74,11 +73,8 @@ class Sessions:
         if session is not None:
             self._open.move_to_end(netns)
             return session
-        if netns is None:
-            session = _Session(self._loop, host=True)
-        else:
-            with nsfs.entered(netns):
-                session = _Session(self._loop, host=False)
+        with nsfs.entered(netns):
+            session = _Session(self._loop, netns)
         return self._keep(netns, session)
 
     def get(self, netns: str | None) -> IPRoute:
@@ -93,7 +89,7 @@ class Sessions:
         """A session for the namespace this thread is in now, kept under `netns`
         (used while a new namespace is being made, before it has its name)."""
         self.forget(netns)
-        return self._keep(netns, _Session(self._loop, host=False)).fast
+        return self._keep(netns, _Session(self._loop, netns)).fast
 
     def _keep(self, netns: str | None, session: _Session) -> _Session:
         self._open[netns] = session

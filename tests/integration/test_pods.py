@@ -109,7 +109,9 @@ def test_list_views_show_peers_ports_and_owner(kn, names):
         run(kn, "bridge", "detach", names.link("h2"))
         assert not ping(pods[0], ips[1])
         run(kn, "bridge", "attach", br, names.link("h2"))
-        assert ping(pods[0], ips[1], count=3)  # a fresh port and a failed ARP entry may cost the first echo
+        # a fresh port and a failed ARP entry may cost the first echoes: the neighbour entry left
+        # INCOMPLETE by the ping above drops what is queued on it when it turns FAILED (up to 3 s)
+        assert any(ping(pods[0], ips[1], count=3) for _ in range(3))
     finally:
         teardown(kn, pods, (br,))
 
