@@ -18,7 +18,7 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg
 from kubenetctl.errors import KernelError, KubenetError, NotFound
 from kubenetctl.netlink import nsfs
 from kubenetctl.netlink.session import Sessions
-from kubenetctl.netlink.wire import Channel
+from kubenetctl.netlink.wire import LEAN_KINDS, Channel, LinkView
 from kubenetctl.ownership import PROTO_OWNER, RTPROT_KUBENETCTL, owner_of
 from kubenetctl.resources import LINK_KINDS, Address, Fdb, Link, Neighbor, Netns, Route, Sysctl
 from kubenetctl.snapshot import Snapshot
@@ -101,7 +101,11 @@ def _dump_links(sessions: Sessions, netns: str | None) -> list[_RawLink]:
     out = []
     query = ifinfmsg()
     query["attrs"] = [("IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS)]  # counters: not needed, costly to parse
-    for msg in sessions.fast(netns).dump(query, RTM_GETLINK, ifinfmsg):
+    for raw in sessions.fast(netns).dump(query, RTM_GETLINK, bytes):
+        msg: Any = LinkView(raw)
+        if msg.kind not in LEAN_KINDS:  # bridges, VXLANs, VLANs...: their kind data matters
+            msg = ifinfmsg(raw)
+            msg.decode()
         info = msg.get_attr("IFLA_LINKINFO")
         kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
         out.append(

@@ -7,7 +7,7 @@ from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from kubenetctl.netlink import messages
-from kubenetctl.netlink.wire import HEADER, link_identity
+from kubenetctl.netlink.wire import HEADER, LinkView, link_identity
 
 HDR = HEADER.size
 
@@ -98,3 +98,25 @@ def test_link_identity_reads_index_name_and_peer():
     msg["attrs"] = [("IFLA_IFNAME", "veth0"), ("IFLA_MTU", 1450), ("IFLA_LINK", 2)]
     msg.encode()
     assert link_identity(bytes(msg.data)) == (441, "veth0", 2)
+
+
+@pytest.mark.parametrize("attrs", [
+    [("IFLA_IFNAME", "veth3f9a0c12"), ("IFLA_MTU", 1450), ("IFLA_ADDRESS", "02:11:22:33:44:55"), ("IFLA_LINK", 2),
+     ("IFLA_MASTER", 7), ("IFLA_OPERSTATE", "UP"), ("IFLA_IFALIAS", "kubenetctl:lab/x"), ("IFLA_CARRIER", 1),
+     ("IFLA_LINK_NETNSID", 3), ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "veth")]})],
+    [("IFLA_IFNAME", "lo"), ("IFLA_MTU", 65536), ("IFLA_ADDRESS", "00:00:00:00:00:00"), ("IFLA_OPERSTATE", "UNKNOWN"),
+     ("IFLA_CARRIER", 1)],
+    [("IFLA_IFNAME", "eth0"), ("IFLA_OPERSTATE", "LOWERLAYERDOWN"), ("IFLA_LINK_NETNSID", -1), ("IFLA_CARRIER", 0),
+     ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "veth")]})],
+], ids=["veth", "loopback", "peerless"])
+def test_link_view_answers_like_pyroute2(attrs):
+    msg = ifinfo(index=9, up=True, attrs=attrs)
+    msg.encode()
+    raw = bytes(msg.data)
+    view, full = LinkView(raw), ifinfmsg(raw)
+    full.decode()
+    assert (view["index"], view["flags"]) == (full["index"], full["flags"])
+    for name in LinkView.TYPES:
+        assert view.get_attr(name) == full.get_attr(name), name
+    info = full.get_attr("IFLA_LINKINFO")
+    assert view.kind == (info.get_attr("IFLA_INFO_KIND") if info is not None else None)
