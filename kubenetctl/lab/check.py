@@ -76,10 +76,17 @@ def rows_for(state: LabState, all_pairs: bool = False) -> list[Row]:
 
 
 def run(rows: list[Row], timeout: float = 1.0) -> list[Row]:
-    local = [r for r in rows if r.local]
-    probes = ping_all([Probe(r.netns, r.address) for r in local], timeout=timeout)
-    for row, probe in zip(local, probes, strict=True):
-        row.reached, row.rtt_ms, row.error = probe.reached, probe.rtt_ms, probe.error
+    """Ping every local pair; a pair that should reach and got no reply is tried once more
+    (links that have just come up drop packets until the kernel has activated them, which
+    it does in the background, within about a second)."""
+    pending = [r for r in rows if r.local]
+    for attempt in range(2):
+        probes = ping_all([Probe(r.netns, r.address) for r in pending], timeout=timeout)
+        for row, probe in zip(pending, probes, strict=True):
+            row.reached, row.rtt_ms, row.error = probe.reached, probe.rtt_ms, probe.error
+        pending = [r for r in pending if not r.reached and r.expected is not False]
+        if not pending:
+            break
     return rows
 
 

@@ -27,7 +27,6 @@ from kubenetctl.errors import Conflict, KubenetError
 from kubenetctl.execute import Executor, netns_of
 from kubenetctl.lab.plan import LabPlan, apply_plan, destroy_plan
 from kubenetctl.plan.ops import Op
-from kubenetctl.recipe import Compiled
 from kubenetctl.resources import Netns, Resource, from_dict
 from kubenetctl.snapshot import Snapshot
 from kubenetctl.state.journal import LabState, fold, key_id, record
@@ -35,6 +34,7 @@ from kubenetctl.state.store import Store
 
 if TYPE_CHECKING:  # pragma: no cover
     from kubenetctl.netlink.session import Sessions
+    from kubenetctl.recipe import Compiled  # destroy and check need no recipe (nor pydantic)
 
 Progress = Callable[[int], Callable[[Op], None]]  # total -> advance(op)
 log = logging.getLogger("kubenetctl.lab")
@@ -78,12 +78,14 @@ def observe_resources(sessions: "Sessions", resources: Iterable[Resource]) -> Sn
 
 def observe_for_destroy(sessions: "Sessions", targets: list[Resource]) -> Snapshot:
     """Namespaces that go as a whole need only their owner mark; the rest is read."""
-    from kubenetctl.netlink import nsfs
+    from kubenetctl.netlink import namespaces, nsfs
     from kubenetctl.netlink.observe import namespace_owner
 
     doomed = {r.name for r in targets if isinstance(r, Netns)}
     snap = Snapshot()
     for name in sorted(doomed):
+        if namespaces.remove_stale(name):
+            continue  # the lab was killed half-way through making it: only a file was left
         if nsfs.exists(name):
             try:
                 snap.add(Netns(name), namespace_owner(sessions, name))
@@ -118,7 +120,17 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def same_mode(compiled: Compiled, state: Optional[LabState]) -> None:
+def clear_stale(state: LabState) -> None:
+    """Mountpoint files of namespaces the lab was making when it was killed (no namespace
+    behind them) would block making those namespaces again: remove them."""
+    from kubenetctl.netlink import namespaces
+
+    for res in state.created_resources():
+        if isinstance(res, Netns) and namespaces.remove_stale(res.name):
+            log.info("removed the leftover mountpoint of netns %s", res.name)
+
+
+def same_mode(compiled: "Compiled", state: Optional[LabState]) -> None:
     """A lab applied with --node N is only ever reconciled with --node N (and without, without)."""
     if state is not None and state.node != compiled.node:
         here = f"--node {state.node}" if state.node else "without --node"
@@ -190,12 +202,14 @@ class Engine:
         self.backend.settle()
 
     # -- apply -------------------------------------------------------------------------
-    def apply(self, compiled: Compiled, recipe_path: str, recipe_text: str, state: Optional[LabState],
+    def apply(self, compiled: "Compiled", recipe_path: str, recipe_text: str, state: Optional[LabState],
               progress: Optional[Progress] = None) -> Outcome:
         """Reconcile the kernel with the compiled lab; the caller holds the lab's lock."""
         lab = compiled.lab
         started = time.perf_counter()
         same_mode(compiled, state)
+        if state is not None:
+            clear_stale(state)
         snap = observe_resources(self.sessions, [*compiled.resources, *(state.created_resources() if state else [])])
         plan = apply_plan(compiled.resources, compiled.adopt, snap, compiled.owner, state)
         outcome = Outcome(lab, plan=plan)
@@ -212,7 +226,7 @@ class Engine:
         outcome.elapsed = time.perf_counter() - started
         return outcome
 
-    def _record(self, state: LabState, compiled: Compiled, plan: LabPlan, path: str, text: str, *, failed: bool) -> None:
+    def _record(self, state: LabState, compiled: "Compiled", plan: LabPlan, path: str, text: str, *, failed: bool) -> None:
         lab = compiled.lab
         fold(state, self.store.journal_records(lab))
         if failed:
@@ -234,7 +248,7 @@ class Engine:
         self.store.clear_journal(lab)
 
     # -- plan (read only) ------------------------------------------------------------------
-    def plan(self, compiled: Compiled, state: Optional[LabState]) -> LabPlan:
+    def plan(self, compiled: "Compiled", state: Optional[LabState]) -> LabPlan:
         same_mode(compiled, state)
         snap = observe_resources(self.sessions, [*compiled.resources, *(state.created_resources() if state else [])])
         return apply_plan(compiled.resources, compiled.adopt, snap, compiled.owner, state)

@@ -52,3 +52,21 @@ def remove(name: str) -> None:
         pr_netns.remove(name)
     except FileNotFoundError:
         pass
+
+
+def stale(name: str) -> bool:
+    """True when /run/netns/<name> is only a mountpoint file, no namespace is bound on it:
+    what a process killed between creating the file and mounting leaves (ip netns add
+    does the same two steps)."""
+    try:
+        return os.stat(nsfs.path(name)).st_dev != os.stat("/proc/self/ns/net").st_dev
+    except FileNotFoundError:
+        return False
+
+
+def remove_stale(name: str) -> bool:
+    """Remove such a leftover mountpoint file; True if there was one."""
+    if not stale(name):
+        return False
+    _cleanup_mountpoint(name)
+    return True
