@@ -80,7 +80,7 @@ def run(rows: list[Row], timeout: float = 1.0) -> list[Row]:
     (links that have just come up drop packets until the kernel has activated them, which
     it does in the background, within about a second)."""
     pending = [r for r in rows if r.local]
-    for attempt in range(2):
+    for _attempt in range(2):
         probes = ping_all([Probe(r.netns, r.address) for r in pending], timeout=timeout)
         for row, probe in zip(pending, probes, strict=True):
             row.reached, row.rtt_ms, row.error = probe.reached, probe.rtt_ms, probe.error
