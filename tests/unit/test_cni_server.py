@@ -292,3 +292,31 @@ def test_the_launcher_loads_almost_nothing_when_the_server_answers(server, tmp_p
     extra = imported(launcher) - imported("-c", "pass")
     assert extra == {"kubenetctl", "kubenetctl.cni", "kubenetctl.cni.client", "_socket"}
     assert served(server) == 1
+
+
+def test_modules_the_server_preloads_read_no_environment_at_import():
+    """The server imports them once for callers whose environments differ: module-level
+    reads of os.environ would give every caller the server's values."""
+    import ast
+
+    probe = ("import json, sys\nfrom kubenetctl.cni import server\nserver.preload()\n"
+             "print(json.dumps({m: sys.modules[m].__file__ for m in sys.modules if m.startswith('kubenetctl')}))")
+    files = json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout)
+    assert "kubenetctl.cni.bridge" in files and "kubenetctl.netlink.backend" in files
+
+    def at_import(body):
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            if isinstance(node, ast.ClassDef):
+                yield from at_import(node.body)
+                continue
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Lambda):
+                    continue
+                if isinstance(sub, ast.Attribute) and sub.attr in ("environ", "environb", "getenv"):
+                    yield sub.lineno
+
+    found = {m: lines for m, path in files.items()
+             if (lines := list(at_import(ast.parse(open(path).read()).body)))}
+    assert found == {}
