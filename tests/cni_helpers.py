@@ -159,23 +159,21 @@ class CniServer:
 
     def start(self) -> "CniServer":
         import socket
-        import time
+
+        from tests.helpers import wait_for
 
         cmd = [kubenetctl_exe(), "cni", "serve", "--socket", self.socket]
         if self.timeout is not None:
             cmd += ["--timeout", str(self.timeout)]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"the server exited: {self.log.read_text()}"
-            try:
-                with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
-                    s.connect(self.socket)
-                return self
-            except OSError:
-                time.sleep(0.02)
-        raise AssertionError(f"the server did not listen within 30 s: {self.log.read_text()}")
+        def listening() -> bool:
+            assert self.proc is not None and self.proc.poll() is None, f"the server exited: {self.log_text()}"
+            with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+                return s.connect_ex(self.socket) == 0
+
+        wait_for(listening, "the server to listen", timeout=30)
+        return self
 
     @property
     def pid(self) -> int:
@@ -216,6 +214,21 @@ class CniServer:
     def log_text(self) -> str:
         return self.log.read_text()
 
+    def served(self, stopping: bool = False) -> int:
+        """Stop the server (stopping: wait for it to stop on its own) once its children are
+        reaped, check it exited 0, and return how many calls it says it served."""
+        import re
+
+        from tests.helpers import wait_for
+
+        wait_for(lambda: self.children() == [], "every child to be reaped", timeout=10)  # the last may be exiting
+        if stopping:
+            assert self.proc is not None and self.proc.wait(timeout=30) == 0, self.log_text()
+        assert self.stop() == 0, self.log_text()
+        found = re.findall(r"stopped after (\d+) calls", self.log_text())
+        assert found, self.log_text()
+        return int(found[-1])
+
 
 def lean_launcher(tmp_path: Path, socket: str, name: str = PLUGIN) -> str:
     """`kubenetctl cni install` into tmp_path/lean, looking for the server on `socket`."""
@@ -227,17 +240,11 @@ def lean_launcher(tmp_path: Path, socket: str, name: str = PLUGIN) -> str:
 @contextmanager
 def running_server(log_dir: Path, timeout: float | None = None, socket: str | None = None) -> Iterator[CniServer]:
     """A started server; afterwards it must have no child left, and stop cleanly (exit 0)."""
-    import time
-
     server = CniServer(log_dir, timeout, socket).start()
     try:
         yield server
         if server.proc is not None and server.proc.poll() is None:
-            deadline = time.monotonic() + 10
-            while server.children() and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert server.children() == [], f"the server left children behind: {server.log_text()}"
-            assert server.stop() == 0, server.log_text()
+            server.served()
     finally:
         if server.proc is not None and server.proc.poll() is None:
             server.kill()

@@ -14,7 +14,8 @@ The protocol, one SOCK_SEQPACKET connection per call (each message arrives whole
            stderr, this process's network namespace, mount namespace and working directory.
   replies  R<reason>  refused before the plugin started: nothing ran, run it in process
            S          the plugin started: from here on a fallback could run it twice
-           X<status>  the plugin's exit status
+           X<status>  the plugin's exit status; the caller still waits for the end of the
+                      connection, which comes once the plugin process has exited
            E<json>    the plugin process died or timed out before writing anything:
                       print this spec error JSON and exit 1
 
@@ -121,6 +122,10 @@ def _replies(sock, path: bytes) -> int | None:  # type: ignore[no-untyped-def]
         msg = sock.recv(MAX_MESSAGE)
         kind = msg[:1]
         if kind == b"X":
+            # The end of the connection means the plugin process is gone (its copy closes at its exit,
+            # the server's once it has reaped it): return no earlier than an exec'd plugin would.
+            while sock.recv(MAX_MESSAGE):
+                pass
             return int(msg[1:])
         if kind == b"S":
             started = True

@@ -27,7 +27,7 @@ from tests.cni_helpers import (
     store_files,
     store_ips,
 )
-from tests.helpers import ping
+from tests.helpers import ping, wait_for
 
 
 class Env:
@@ -152,7 +152,9 @@ def test_del_without_netns_or_after_the_netns_is_gone(env):
     assert env.call("ADD", conf, pod).code == 0
     subprocess.run(["ip", "netns", "del", pod], check=True)
     env.created.remove(pod)
-    assert env.host_veths() == []  # the veth died with the namespace
+    # the veth dies with the namespace, which the kernel frees asynchronously: a netlink socket
+    # the plugin had in it lets go of it only after an RCU grace period following the close
+    wait_for(lambda: env.host_veths() == [], "the veth to die with its namespace", timeout=5)
     r = env.call("DEL", conf, pod)  # CNI_NETNS names a namespace that no longer exists
     assert r.code == 0, r
     assert store_ips(env.data, "podnet") == [] and nft_tables(env.host) == []

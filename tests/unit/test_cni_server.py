@@ -9,12 +9,10 @@ calls run in process (KUBENETCTL_CNI_NO_SERVER=1). The server counts the calls i
 import fcntl
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 
 import pytest
@@ -22,6 +20,7 @@ import pytest
 from kubenetctl import __version__
 from kubenetctl.cni import client, spec
 from tests.cni_helpers import CniServer, call, kubenetctl_exe, lean_launcher, running_server, store_files
+from tests.helpers import wait_for
 
 IN_PROCESS = {"KUBENETCTL_CNI_NO_SERVER": "1"}
 ENV = {"CNI_NETNS": "/proc/self/ns/net", "CNI_PATH": "/nowhere"}
@@ -31,24 +30,6 @@ def ipam_conf(data_dir, version="1.1.0", ipam_type="kubenetctl-cni"):
     return {"cniVersion": version, "name": "net5", "type": "bridge",
             "ipam": {"type": ipam_type, "dataDir": str(data_dir), "ranges": [[{"subnet": "10.5.0.0/28"}]],
                      "routes": [{"dst": "0.0.0.0/0"}]}}
-
-
-def served(server, stopping=False):
-    """Stop the server (or wait for it to stop); how many calls it says it served."""
-    wait_for(lambda: server.children() == [], "every child to be reaped")  # the last may still be exiting
-    if stopping:
-        assert server.proc.wait(timeout=30) == 0, server.log_text()
-    assert server.stop() == 0, server.log_text()
-    found = re.findall(r"stopped after (\d+) calls", server.log_text())
-    assert found, server.log_text()
-    return int(found[-1])
-
-
-def wait_for(cond, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 @contextmanager
@@ -131,7 +112,7 @@ def test_the_server_refuses_what_it_cannot_serve(server):
         assert raw_request(server.socket, elsewhere, six) == b"Rthe caller runs in another PID namespace"
     finally:
         os.close(null)
-    assert served(server) == 0
+    assert server.served() == 0
 
 
 # -- real calls: through the server and in process ------------------------------------------------
@@ -166,7 +147,7 @@ def test_calls_through_the_server_match_calls_in_process(server, tmp_path):
         assert spec.error_problems(json.loads(out)) == []
     assert [json.loads(s[1])["code"] for s in server_steps[-4:-1]] == [spec.DECODE_FAILURE, spec.INVALID_ENV,
                                                                       spec.INCOMPATIBLE_VERSION]
-    assert served(server) == len(codes)
+    assert server.served() == len(codes)
 
 
 def test_argv_umask_and_environment_reach_the_plugin(server, tmp_path):
@@ -181,7 +162,7 @@ def test_argv_umask_and_environment_reach_the_plugin(server, tmp_path):
         assert proc.returncode == 0, proc
         assert json.loads(proc.stdout)["ips"] == [{"address": "10.5.0.2/28", "gateway": "10.5.0.1"}]
         assert oct((data / "net5" / "10.5.0.2").stat().st_mode & 0o777) == "0o600"
-    assert served(server) == 1
+    assert server.served() == 1
 
 
 def test_a_call_that_outlives_the_timeout_gets_spec_error_json(tmp_path):
@@ -226,7 +207,7 @@ def test_no_children_or_descriptors_leak_across_many_calls(server, tmp_path):
             assert r.code == (1 if c == b"[" else 0), r
     wait_for(lambda: server.children() == [], "every child to be reaped")
     assert server.fds() == before
-    assert served(server) == 60
+    assert server.served() == 60
 
 
 def test_a_killed_server_means_calls_run_in_process_until_one_is_back(tmp_path):
@@ -243,7 +224,7 @@ def test_a_killed_server_means_calls_run_in_process_until_one_is_back(tmp_path):
         with running_server(tmp_path, socket=first.socket) as second:  # takes over the stale socket
             r = call(launcher, "DEL", ipam_conf(data), container_id="c1", extra_env=ENV)
             assert r.code == 0, r
-            assert served(second) == 1
+            assert second.served() == 1
         assert store_files(data, "net5") == ["10.5.0.3", "last_reserved_ip.0", "lock"]
     finally:
         first.stop()
@@ -275,7 +256,7 @@ def test_stopping_finishes_the_calls_in_progress(server, tmp_path):
     out = proc.stdout.read()
     proc.stdout.close()
     assert proc.wait(timeout=30) == 0 and json.loads(out)["ips"][0]["address"] == "10.5.0.2/28"
-    assert served(server, stopping=True) == 1
+    assert server.served(stopping=True) == 1
     assert "waiting for 1 running" in server.log_text()
 
 
@@ -291,7 +272,7 @@ def test_the_launcher_loads_almost_nothing_when_the_server_answers(server, tmp_p
 
     extra = imported(launcher) - imported("-c", "pass")
     assert extra == {"kubenetctl", "kubenetctl.cni", "kubenetctl.cni.client", "_socket"}
-    assert served(server) == 1
+    assert server.served() == 1
 
 
 def test_modules_the_server_preloads_read_no_environment_at_import():
