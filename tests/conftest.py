@@ -78,7 +78,7 @@ def remove(namespaces: list[str], links: list[str]) -> None:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
-from tests.helpers import CliResult, kn_inprocess  # noqa: E402
+from tests.helpers import kn_inprocess  # noqa: E402
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import typer
 
 from kubenetctl import validate
 from kubenetctl.cli import listing
-from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, executor, list_output, report
+from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, ensure_all, list_output, remove_all
 from kubenetctl.cli.veth import AllOpt
 from kubenetctl.resources import Address
 
@@ -25,17 +25,14 @@ def _address(dev: str, cidr: str, netns: str | None) -> Address:
 def add(dev: Dev, cidr: Cidr, netns: NetnsOpt = None) -> None:
     """Add an address to an interface. Already there: unchanged."""
     address = _address(dev, cidr, netns)
-    with executor("addr add") as ex:
-        ex.get_link(address.netns, address.link)
-        report([(ex.ensure(address), address)])
+    ensure_all("addr add", [address], links=((address.netns, address.link),))
 
 
 @app.command("del")
 def delete(dev: Dev, cidr: Cidr, netns: NetnsOpt = None, force: ForceOpt = False) -> None:
     """Remove an address. Already gone: success."""
     address = _address(dev, cidr, netns)
-    with executor("addr del") as ex:
-        report([(ex.remove(address, force=force), address)])
+    remove_all("addr del", [address], force)
 
 
 @app.command("list")

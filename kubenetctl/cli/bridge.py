@@ -8,7 +8,7 @@ import typer
 
 from kubenetctl import validate
 from kubenetctl.cli import listing
-from kubenetctl.cli.common import ForceOpt, MtuOpt, NetnsOpt, check_netns, executor, list_output, report
+from kubenetctl.cli.common import ForceOpt, MtuOpt, NetnsOpt, check_netns, ensure_all, executor, list_output, remove_all, report
 from kubenetctl.cli.veth import AllOpt
 from kubenetctl.resources import Address, Link
 
@@ -31,17 +31,14 @@ def add(
         mtu=None if mtu is None else validate.mtu(mtu, "--mtu"), mac=mac and validate.unicast_mac(mac, "--mac"),
     )
     addrs = [Address(netns, bridge.name, validate.interface_cidr(c, "--addr")) for c in addr or []]
-    with executor("bridge add") as ex:
-        changes = [(ex.ensure(bridge), bridge)] + [(ex.ensure(a), a) for a in addrs]
-    report(changes)
+    ensure_all("bridge add", [bridge, *addrs])
 
 
 @app.command("del")
 def delete(name: Annotated[str, typer.Argument(help="Bridge name.")], netns: NetnsOpt = None, force: ForceOpt = False) -> None:
     """Delete a bridge (its ports stay, detached). Already gone: success."""
     bridge = Link(check_netns(netns), validate.ifname(name, "NAME"), "bridge")
-    with executor("bridge del") as ex:
-        report([(ex.remove(bridge, force=force), bridge)])
+    remove_all("bridge del", [bridge], force)
 
 
 @app.command("attach")
@@ -55,14 +52,16 @@ def attach(
     validate.ifname(bridge, "BRIDGE")
     with executor("bridge attach") as ex:
         ex.get_link(netns, bridge, "bridge")
-        report([ex.set_link(netns, validate.ifname(port, "PORT"), master=bridge)])
+        change = ex.set_link(netns, validate.ifname(port, "PORT"), master=bridge)
+    report([change])
 
 
 @app.command("detach")
 def detach(port: Annotated[str, typer.Argument(help="Port to take off its bridge.")], netns: NetnsOpt = None) -> None:
     """Take a port off its bridge."""
     with executor("bridge detach") as ex:
-        report([ex.set_link(check_netns(netns), validate.ifname(port, "PORT"), master="")])
+        change = ex.set_link(check_netns(netns), validate.ifname(port, "PORT"), master="")
+    report([change])
 
 
 @app.command("list")

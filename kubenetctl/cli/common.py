@@ -65,6 +65,22 @@ def executor(action: str) -> Iterator["Executor"]:
         ex.settle()
 
 
+def ensure_all(action: str, resources: list[Resource], *, links: tuple[tuple[str | None, str], ...] = ()) -> None:
+    """Ensure resources in one transaction (links named in `links` must already exist);
+    the report is written after the transaction closed, so a broken pipe undoes nothing."""
+    with executor(action) as ex:
+        for netns, name in links:
+            ex.get_link(netns, name)
+        changes = [(ex.ensure(r), r) for r in resources]
+    report(changes)
+
+
+def remove_all(action: str, resources: list[Resource], force: bool) -> None:
+    with executor(action) as ex:
+        changes = [(ex.remove(r, force=force), r) for r in resources]
+    report(changes)
+
+
 def report(changes: list[tuple[str, Resource]]) -> None:
     items = [{"action": action, "resource": res.to_dict()} for action, res in changes]
 

@@ -40,7 +40,8 @@ def set_(
     if not wanted:
         raise InvalidInput("nothing to change", hint="give --up/--down, --mtu, --master, --nomaster or --mac")
     with executor("link set") as ex:
-        report([ex.set_link(check_netns(netns), validate.ifname(name, "NAME"), **wanted)])
+        change = ex.set_link(check_netns(netns), validate.ifname(name, "NAME"), **wanted)
+    report([change])
 
 
 @app.command("del")
@@ -49,7 +50,8 @@ def delete(name: Name, netns: NetnsOpt = None, force: ForceOpt = False) -> None:
     with executor("link del") as ex:
         current = ex.observe_one(Link(check_netns(netns), validate.ifname(name, "NAME"), "")).get(("link", netns, name))
         link = current if isinstance(current, Link) else Link(netns, name, "link")
-        report([(ex.remove(link, force=force), link)])
+        action = ex.remove(link, force=force)
+    report([(action, link)])
 
 
 @app.command("list")

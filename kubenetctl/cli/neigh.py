@@ -8,9 +8,9 @@ import typer
 
 from kubenetctl import validate
 from kubenetctl.cli import listing
-from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, executor, list_output, report
+from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, ensure_all, list_output, remove_all
 from kubenetctl.cli.veth import AllOpt
-from kubenetctl.resources import Fdb, Neighbor, Resource
+from kubenetctl.resources import Fdb, Neighbor
 
 neigh_app = typer.Typer(help="Permanent neighbour (ARP/NDP) entries.", no_args_is_help=True, add_completion=False)
 fdb_app = typer.Typer(help="FDB entries of VXLAN devices (MAC -> remote VTEP).", no_args_is_help=True, add_completion=False)
@@ -29,17 +29,6 @@ def _fdb(dev: str, mac: str, dst: str | None, netns: str | None) -> Fdb:
     return Fdb(check_netns(netns), validate.ifname(dev, "DEV"), validate.mac(mac, "MAC"), dst and validate.ip(dst, "--dst"))
 
 
-def _ensure(action: str, res: Resource) -> None:
-    with executor(action) as ex:
-        ex.get_link(res.netns, res.link)  # type: ignore[union-attr]
-        report([(ex.ensure(res), res)])
-
-
-def _remove(action: str, res: Resource, force: bool) -> None:
-    with executor(action) as ex:
-        report([(ex.remove(res, force=force), res)])
-
-
 def _list(netns: str | None, all_ns: bool, type_name: str, kind: str) -> None:
     snap = listing.snapshot(check_netns(netns), all_ns, ("link", type_name))
     rows = [{**r.to_dict(), "owner": snap.owner(r.key)} for r in snap.of_type(type_name)]
@@ -51,13 +40,14 @@ def _list(netns: str | None, all_ns: bool, type_name: str, kind: str) -> None:
 @neigh_app.command("add")
 def neigh_add(dev: Dev, ip: Ip, mac: Mac, netns: NetnsOpt = None) -> None:
     """Add (or update) a permanent neighbour entry."""
-    _ensure("neigh add", _neighbor(dev, ip, mac, netns))
+    res = _neighbor(dev, ip, mac, netns)
+    ensure_all("neigh add", [res], links=((res.netns, res.link),))
 
 
 @neigh_app.command("del")
 def neigh_del(dev: Dev, ip: Ip, mac: Mac, netns: NetnsOpt = None, force: ForceOpt = False) -> None:
     """Delete a permanent neighbour entry. Already gone: success."""
-    _remove("neigh del", _neighbor(dev, ip, mac, netns), force)
+    remove_all("neigh del", [_neighbor(dev, ip, mac, netns)], force)
 
 
 @neigh_app.command("list")
@@ -69,13 +59,14 @@ def neigh_list(netns: NetnsOpt = None, all_ns: AllOpt = False) -> None:
 @fdb_app.command("add")
 def fdb_add(dev: Dev, mac: Mac, dst: DstOpt = None, netns: NetnsOpt = None) -> None:
     """Add an FDB entry (00:00:00:00:00:00 with --dst floods to that VTEP)."""
-    _ensure("fdb add", _fdb(dev, mac, dst, netns))
+    res = _fdb(dev, mac, dst, netns)
+    ensure_all("fdb add", [res], links=((res.netns, res.link),))
 
 
 @fdb_app.command("del")
 def fdb_del(dev: Dev, mac: Mac, dst: DstOpt = None, netns: NetnsOpt = None, force: ForceOpt = False) -> None:
     """Delete an FDB entry. Already gone: success."""
-    _remove("fdb del", _fdb(dev, mac, dst, netns), force)
+    remove_all("fdb del", [_fdb(dev, mac, dst, netns)], force)
 
 
 @fdb_app.command("list")

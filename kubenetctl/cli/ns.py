@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from kubenetctl import validate
-from kubenetctl.cli.common import ForceOpt, executor, list_output, report, require_root
+from kubenetctl.cli.common import ForceOpt, ensure_all, list_output, remove_all, require_root
 from kubenetctl.errors import InvalidInput, NotFound, PermissionDenied
 from kubenetctl.netlink import nsfs
 from kubenetctl.resources import Netns
@@ -22,18 +22,14 @@ Names = Annotated[list[str], typer.Argument(help="Namespace names.", show_defaul
 def add(names: Names) -> None:
     """Create namespaces (loopback up, marked as kubenetctl's). Existing ones: unchanged."""
     resources = [Netns(validate.netns_name(n, "NAME")) for n in names]
-    with executor("ns add") as ex:
-        changes = [(ex.ensure(r), r) for r in resources]
-    report(changes)
+    ensure_all("ns add", resources)
 
 
 @app.command("del")
 def delete(names: Names, force: ForceOpt = False) -> None:
     """Delete namespaces and everything in them. Already gone: success."""
     resources = [Netns(validate.netns_name(n, "NAME")) for n in names]
-    with executor("ns del") as ex:
-        changes = [(ex.remove(r, force=force), r) for r in resources]
-    report(changes)
+    remove_all("ns del", resources, force)
 
 
 @app.command("list")

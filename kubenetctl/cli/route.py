@@ -8,7 +8,7 @@ import typer
 
 from kubenetctl import validate
 from kubenetctl.cli import listing
-from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, executor, list_output, report
+from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, ensure_all, list_output, remove_all
 from kubenetctl.cli.veth import AllOpt
 from kubenetctl.errors import InvalidInput
 from kubenetctl.resources import MAIN_TABLE, Route
@@ -43,8 +43,7 @@ def add(dst: Dst, via: ViaOpt = None, dev: DevOpt = None, onlink: OnlinkOpt = Fa
         metric: MetricOpt = None, src: SrcOpt = None, netns: NetnsOpt = None) -> None:
     """Add a route. The same route again: unchanged; one of ours that differs: updated."""
     route = _route(dst, via, dev, onlink, table, metric, src, netns)
-    with executor("route add") as ex:
-        report([(ex.ensure(route), route)])
+    ensure_all("route add", [route])
 
 
 @app.command("del")
@@ -52,8 +51,7 @@ def delete(dst: Dst, via: ViaOpt = None, dev: DevOpt = None, table: TableOpt = M
            netns: NetnsOpt = None, force: ForceOpt = False) -> None:
     """Delete a route. Already gone: success."""
     route = Route(check_netns(netns), validate.network_cidr(dst, "DST"), table=table, metric=metric)
-    with executor("route del") as ex:
-        report([(ex.remove(route, force=force), route)])
+    remove_all("route del", [route], force)
 
 
 @app.command("list")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from kubenetctl.cli.common import NetnsOpt, check_netns, executor, list_output, report
+from kubenetctl.cli.common import NetnsOpt, check_netns, ensure_all, list_output
 from kubenetctl.errors import InvalidInput
 from kubenetctl.netlink import nsfs
 from kubenetctl.resources import Sysctl
@@ -27,8 +27,7 @@ def _key(key: str) -> str:
 def set_(key: Key, value: Annotated[str, typer.Argument(help="Value.")], netns: NetnsOpt = None) -> None:
     """Set a net.* sysctl inside a namespace."""
     res = Sysctl(check_netns(netns), _key(key), value)
-    with executor("sysctl set") as ex:
-        report([(ex.ensure(res), res)])
+    ensure_all("sysctl set", [res])
 
 
 @app.command("get")

@@ -8,7 +8,7 @@ import typer
 
 from kubenetctl import validate
 from kubenetctl.cli import listing
-from kubenetctl.cli.common import ForceOpt, MtuOpt, NetnsOpt, check_netns, executor, list_output, report
+from kubenetctl.cli.common import ForceOpt, MtuOpt, NetnsOpt, check_netns, executor, list_output, remove_all, report
 from kubenetctl.errors import InvalidInput
 from kubenetctl.resources import Address, Link
 
@@ -66,8 +66,7 @@ def delete(
 ) -> None:
     """Delete a veth pair (both ends go). Already gone: success."""
     link = Link(check_netns(netns), validate.ifname(name, "NAME"), "veth")
-    with executor("veth del") as ex:
-        report([(ex.remove(link, force=force), link)])
+    remove_all("veth del", [link], force)
 
 
 @app.command("list")

@@ -8,7 +8,7 @@ import typer
 
 from kubenetctl import validate
 from kubenetctl.cli import listing
-from kubenetctl.cli.common import ForceOpt, MtuOpt, NetnsOpt, check_netns, executor, list_output, report
+from kubenetctl.cli.common import ForceOpt, MtuOpt, NetnsOpt, check_netns, ensure_all, list_output, remove_all
 from kubenetctl.cli.veth import AllOpt
 from kubenetctl.resources import Address, Link
 
@@ -34,10 +34,7 @@ def add(
         parent=validate.ifname(parent, "--parent"), parent_netns=netns, vlan_id=validate.vlan_id(vlan_id, "--id"),
     )
     addrs = [Address(where, link.name, validate.interface_cidr(c, "--addr")) for c in addr or []]
-    with executor("vlan add") as ex:
-        ex.get_link(netns, link.parent or "")
-        changes = [(ex.ensure(link), link)] + [(ex.ensure(a), a) for a in addrs]
-    report(changes)
+    ensure_all("vlan add", [link, *addrs], links=((netns, link.parent or ""),))
 
 
 @app.command("del")
@@ -48,8 +45,7 @@ def delete(
 ) -> None:
     """Delete a VLAN sub-interface. Already gone: success."""
     link = Link(check_netns(netns), validate.ifname(name, "NAME"), "vlan")
-    with executor("vlan del") as ex:
-        report([(ex.remove(link, force=force), link)])
+    remove_all("vlan del", [link], force)
 
 
 @app.command("list")

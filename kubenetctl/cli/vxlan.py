@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 from typing import Annotated, Optional
 
 import typer
 
 from kubenetctl import validate
 from kubenetctl.cli import listing
-from kubenetctl.cli.common import ForceOpt, MtuOpt, NetnsOpt, check_netns, executor, list_output, report
+from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, executor, list_output, remove_all, report
 from kubenetctl.cli.veth import AllOpt
 from kubenetctl.errors import InvalidInput, NotFound
 from kubenetctl.overlay import FLANNEL_PORT, flood_peer, overlay_mtu, unicast_peer
@@ -44,13 +45,13 @@ def add(
     if mtu is not None:
         validate.mtu(mtu, "--mtu")
     addrs = [Address(netns, name, validate.interface_cidr(c, "--addr")) for c in addr or []]
+    link = Link(
+        netns, name, "vxlan", mtu=mtu, up=up, mac=mac and validate.unicast_mac(mac, "--mac"),
+        vni=validate.vni(vni, "--vni"), port=validate.port(port, "--port"), local=local, dev=dev, learning=learning,
+    )
     with executor("vxlan add") as ex:
         if mtu is None:
-            mtu = _derived_mtu(ex, netns, dev, local)
-        link = Link(
-            netns, name, "vxlan", mtu=mtu, up=up, mac=mac and validate.unicast_mac(mac, "--mac"),
-            vni=validate.vni(vni, "--vni"), port=validate.port(port, "--port"), local=local, dev=dev, learning=learning,
-        )
+            link = replace(link, mtu=_derived_mtu(ex, netns, dev, local))
         changes = [(ex.ensure(link), link)] + [(ex.ensure(a), a) for a in addrs]
     report(changes)
 
@@ -76,8 +77,7 @@ def _derived_mtu(ex, netns: str | None, dev: str | None, local: str | None) -> i
 def delete(name: Annotated[str, typer.Argument(help="Device name.")], netns: NetnsOpt = None, force: ForceOpt = False) -> None:
     """Delete a VXLAN device (its FDB entries go with it). Already gone: success."""
     link = Link(check_netns(netns), validate.ifname(name, "NAME"), "vxlan")
-    with executor("vxlan del") as ex:
-        report([(ex.remove(link, force=force), link)])
+    remove_all("vxlan del", [link], force)
 
 
 @app.command("list")
@@ -120,7 +120,8 @@ def peer_add(name: PeerName, remote: RemoteOpt, mac: MacOpt = None, pod_cidr: Ci
     resources = _peer_resources(name, remote, netns, mac, pod_cidr, gateway)
     with executor("vxlan peer add") as ex:
         ex.get_link(netns, name, "vxlan")
-        report([(ex.ensure(r), r) for r in resources])
+        changes = [(ex.ensure(r), r) for r in resources]
+    report(changes)
 
 
 @peer_app.command("del")
@@ -128,8 +129,7 @@ def peer_del(name: PeerName, remote: RemoteOpt, mac: MacOpt = None, pod_cidr: Ci
     """Remove a remote VTEP's entries. Already gone: success."""
     netns = check_netns(netns)
     resources = _peer_resources(name, remote, netns, mac, pod_cidr, gateway)
-    with executor("vxlan peer del") as ex:
-        report([(ex.remove(r, force=force), r) for r in reversed(resources)])
+    remove_all("vxlan peer del", list(reversed(resources)), force)
 
 
 @peer_app.command("list")

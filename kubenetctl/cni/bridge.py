@@ -17,7 +17,6 @@ import ipaddress
 import logging
 import os
 import secrets
-from contextlib import ExitStack
 from typing import Any
 
 from kubenetctl.cni import invoke, ipam_ops, masq, spec

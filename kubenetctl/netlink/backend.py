@@ -23,7 +23,7 @@ from kubenetctl.netlink.observe import NUD_PERMANENT, RTNH_F_ONLINK, observe
 from kubenetctl.netlink.session import Sessions
 from kubenetctl.ownership import RTPROT_KUBENETCTL, marker
 from kubenetctl.plan.ops import CREATE, DELETE, REPLACE, Op
-from kubenetctl.resources import Address, Fdb, Link, Neighbor, Netns, Resource, Route, Sysctl, where
+from kubenetctl.resources import Address, Fdb, Link, Neighbor, Netns, Resource, Route, Sysctl
 from kubenetctl.snapshot import Snapshot
 
 log = logging.getLogger("kubenetctl.netlink")

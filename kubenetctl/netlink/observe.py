@@ -10,6 +10,7 @@ from typing import Any, Iterable, Sequence
 
 from pyroute2.netlink.exceptions import NetlinkError
 
+from kubenetctl.errors import NotFound
 from kubenetctl.netlink import nsfs
 from kubenetctl.netlink.session import Sessions
 from kubenetctl.ownership import PROTO_OWNER, RTPROT_KUBENETCTL, owner_of
@@ -64,6 +65,10 @@ class _NsidMap:
                 continue
             try:
                 got = ipr.get_netnsid(fd=fd)
+            except NetlinkError:
+                # EINVAL: not (or no longer, or not yet) a namespace: /run/netns/X exists
+                # as an empty file while `ip netns add` or `del` is half-way
+                continue
             finally:
                 if cand is not None:
                     os.close(fd)
@@ -115,7 +120,7 @@ def observe(
     for ns in scope:
         try:
             raw[ns] = _dump_links(sessions, ns)
-        except FileNotFoundError:  # pragma: no cover - deleted between exists() and open
+        except (FileNotFoundError, NotFound):  # deleted between exists() and open
             continue
     by_index = {ns: {r.index: r.name for r in links} for ns, links in raw.items()}
     for ns, links in raw.items():

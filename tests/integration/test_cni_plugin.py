@@ -4,7 +4,6 @@ The plugin runs inside a disposable "host" namespace (see tests/cni_helpers.py),
 namespaces of their own; everything is checked with iproute2, nft, iptables and ping.
 """
 
-import json
 import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor

@@ -1,9 +1,6 @@
 """Pods on a bridge and across VXLAN overlays, built from primitives, with real pings."""
 
-import json
-import subprocess
 
-import pytest
 
 from tests.conftest import ip_json
 from tests.helpers import ping
