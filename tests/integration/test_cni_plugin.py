@@ -192,14 +192,17 @@ def test_check_notices_a_broken_attachment(env):
     assert env.call("DEL", conf, pod).code == 0
 
 
-@pytest.mark.parametrize("fields,needle", [
+ROLLBACK_CASES = [
     # the route's gateway is not on the pod's subnet: the kernel refuses it after the veth exists
     ({"ipam": {"routes": [{"dst": "10.99.0.0/16", "gw": "10.77.0.1"}]}}, "gateway 10.77.0.1"),
     # masquerade set-up fails after everything else is in place
     ({"ipMasq": True, "ipMasqBackend": "iptables",
       "runtimeConfig": {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]}},
      "portMappings need the nftables backend"),
-])
+]
+
+
+@pytest.mark.parametrize("fields,needle", ROLLBACK_CASES)
 def test_failed_add_rolls_back_completely(env, fields, needle):
     conf = env.conf(**fields)
     pod = env.pod("p")

@@ -94,12 +94,7 @@ def test_del_without_netns_or_after_the_netns_is_gone(env):
     base.test_del_without_netns_or_after_the_netns_is_gone(env)
 
 
-@pytest.mark.parametrize("fields,needle", [
-    ({"ipam": {"routes": [{"dst": "10.99.0.0/16", "gw": "10.77.0.1"}]}}, "gateway 10.77.0.1"),
-    ({"ipMasq": True, "ipMasqBackend": "iptables",
-      "runtimeConfig": {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]}},
-     "portMappings need the nftables backend"),
-])
+@pytest.mark.parametrize("fields,needle", base.ROLLBACK_CASES)
 def test_failed_add_rolls_back_completely(env, fields, needle):
     base.test_failed_add_rolls_back_completely(env, fields, needle)
 

@@ -45,6 +45,17 @@ def store_locked(data_dir, network="net5"):
         os.close(fd)
 
 
+def waiting_add(server, launcher, data):
+    """An ADD through the server, started while the test holds the store's lock: it waits
+    in the server's child. The caller's process, its stdout a pipe."""
+    env = {**os.environ, **ENV, "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_IFNAME": "eth0"}
+    proc = subprocess.Popen([launcher], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    proc.stdin.write(json.dumps(ipam_conf(data)).encode())
+    proc.stdin.close()
+    wait_for(lambda: len(server.children()) == 1, "the server's child")
+    return proc
+
+
 @pytest.fixture
 def server(tmp_path):
     with running_server(tmp_path) as s:
@@ -182,12 +193,8 @@ def test_a_call_that_outlives_the_timeout_gets_spec_error_json(tmp_path):
 def test_a_caller_that_goes_away_takes_its_call_with_it(server, tmp_path):
     launcher = lean_launcher(tmp_path, server.socket)
     data = tmp_path / "data"
-    env = {**os.environ, **ENV, "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_IFNAME": "eth0"}
     with store_locked(data):
-        proc = subprocess.Popen([launcher], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-        proc.stdin.write(json.dumps(ipam_conf(data)).encode())
-        proc.stdin.close()
-        wait_for(lambda: len(server.children()) == 1, "the server's child")
+        proc = waiting_add(server, launcher, data)
         proc.kill()  # as a runtime kills a plugin it gives up on
         proc.wait()
         proc.stdout.close()
@@ -242,12 +249,8 @@ def test_one_socket_one_server(server, tmp_path):
 def test_stopping_finishes_the_calls_in_progress(server, tmp_path):
     launcher = lean_launcher(tmp_path, server.socket)
     data = tmp_path / "data"
-    env = {**os.environ, **ENV, "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_IFNAME": "eth0"}
     with store_locked(data):
-        proc = subprocess.Popen([launcher], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-        proc.stdin.write(json.dumps(ipam_conf(data)).encode())
-        proc.stdin.close()
-        wait_for(lambda: len(server.children()) == 1, "the server's child")
+        proc = waiting_add(server, launcher, data)
         server.proc.send_signal(signal.SIGTERM)
         wait_for(lambda: not os.path.exists(server.socket), "the socket to go")
         r = call(launcher, "VERSION", {"cniVersion": "1.0.0"})  # meanwhile: in process
