@@ -195,16 +195,17 @@ class Job:
     watching: bool = True  # for the caller hanging up
 
     def kill(self, why: str) -> None:
-        if not self.killed and self.page[0] != REPORTED:
+        if not self.killed and self.page[0] != REPORTED and self.pidfd >= 0:
             self.killed = why
             try:
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
             except ProcessLookupError:
                 pass
 
-    def version(self) -> str:
+    def version(self, default: str) -> str:
+        """The cniVersion of the call's config, as the child noted it."""
         n = self.page[1]
-        return self.page[_VERSION_AT:_VERSION_AT + n].decode(errors="replace") if n else "1.1.0"
+        return self.page[_VERSION_AT:_VERSION_AT + n].decode(errors="replace") if n else default
 
 
 def _send(conn: socket.socket, message: bytes) -> None:
@@ -366,7 +367,7 @@ class Server:
                 conn.close()
         for job in self.jobs:
             if job.deadline is not None and job.deadline <= now:
-                job.kill(f"timed out after {self.timeout:g} s (kubenetctl cni serve --timeout)")
+                job.kill(f"was killed: it timed out after {self.timeout:g} s (kubenetctl cni serve --timeout)")
         if self.resume_at is not None and self.resume_at <= now and self.listener is not None:
             self.resume_at = None
             self.sel.register(self.listener, selectors.EVENT_READ, self._accept)
@@ -397,19 +398,19 @@ class Server:
                     fds.extend(client.unpack_fds(blob))
         except OSError:
             data, flags = b"", 0
+        started = False
         try:
-            if not data:
-                conn.close()
-                return
-            req, refusal = self._check(conn, data, flags, fds)
-            if req is None:
-                _send(conn, b"R" + refusal.encode())
-                conn.close()
-                return
-            self._start(conn, req, fds)
+            if data:
+                req, refusal = self._check(conn, data, flags, fds)
+                if req is None:
+                    _send(conn, b"R" + refusal.encode())
+                else:
+                    started = self._start(conn, req, fds)
         finally:
-            for fd in fds:
+            for fd in fds:  # the child has its own copies
                 os.close(fd)
+            if not started:
+                conn.close()
 
     def _check(self, conn: socket.socket, data: bytes, flags: int, fds: list[int]) -> tuple[client.Request | None, str]:
         if flags & socket.MSG_TRUNC:
@@ -429,7 +430,8 @@ class Server:
             return None, "the caller runs in another PID namespace"
         return req, ""
 
-    def _start(self, conn: socket.socket, req: client.Request, fds: list[int]) -> None:
+    def _start(self, conn: socket.socket, req: client.Request, fds: list[int]) -> bool:
+        """Fork the call's child; False (and the caller told to run the plugin itself) if it cannot."""
         page = mmap.mmap(-1, mmap.PAGESIZE)
         for stream in (sys.stdout, sys.stderr):  # nothing buffered may reach a caller's stdio
             stream.flush()
@@ -438,16 +440,24 @@ class Server:
         except OSError as exc:
             page.close()
             _send(conn, b"R" + f"fork: {exc.strerror}".encode())
-            conn.close()
-            return
+            return False
         if pid == 0:
             _child(req, fds, conn, page)
         self.served += 1
         deadline = time.monotonic() + self.timeout if self.timeout > 0 else None
-        job = Job(conn, pid, os.pidfd_open(pid), page, deadline)
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError as exc:  # EMFILE: still reap it, waiting for it here
+            self.log(f"pidfd_open: {exc.strerror}; waiting for call {pid} before serving others")
+            job = Job(conn, pid, -1, page, None, watching=False)
+            self.jobs.add(job)
+            self._reap(job)
+            return True
+        job = Job(conn, pid, pidfd, page, deadline)
         self.jobs.add(job)
-        self.sel.register(job.pidfd, selectors.EVENT_READ, lambda _fd: self._reap(job))
+        self.sel.register(pidfd, selectors.EVENT_READ, lambda _fd: self._reap(job))
         self.sel.register(conn, selectors.EVENT_READ, lambda _c: self._hangup(job))
+        return True
 
     def _hangup(self, job: Job) -> None:
         if job not in self.jobs:  # reaped earlier in the same round of events
@@ -461,7 +471,7 @@ class Server:
             pass
         self.sel.unregister(job.conn)
         job.watching = False
-        job.kill("the caller went away")  # as a runtime kills a plugin it gives up on
+        job.kill("was killed: the caller went away")  # as a runtime kills a plugin it gives up on
 
     def _reap(self, job: Job) -> None:
         _, status = os.waitpid(job.pid, 0)
@@ -473,22 +483,23 @@ class Server:
         elif state == RUNNING and code < 0:
             from kubenetctl.cni import spec
 
-            why = job.killed or f"killed by signal {-code}"
+            why = job.killed or f"was killed by signal {-code}"
             err = spec.CniError(spec.INTERNAL, f"kubenetctl-cni: the plugin process {why}",
                                 "it ran in a child of `kubenetctl cni serve`; anything it did before is not rolled back")
-            _send(job.conn, b"E" + json.dumps(err.to_dict(job.version())).encode() + b"\n")
+            _send(job.conn, b"E" + json.dumps(err.to_dict(job.version(spec.SPEC_VERSION))).encode() + b"\n")
         elif state != REPORTED:
             _send(job.conn, b"X%d" % (code if code >= 0 else 128 - code))
         if job.killed or code < 0:
-            self.log(f"call {job.pid}: {job.killed or how}")
+            self.log(f"call {job.pid} {job.killed or 'ended with ' + how}")
         self._forget(job)
 
     def _forget(self, job: Job) -> None:
         self.jobs.discard(job)
-        self.sel.unregister(job.pidfd)
         if job.watching:
             self.sel.unregister(job.conn)
-        os.close(job.pidfd)
+        if job.pidfd >= 0:
+            self.sel.unregister(job.pidfd)
+            os.close(job.pidfd)
         job.conn.close()
         job.page.close()
 

@@ -203,6 +203,41 @@ def test_a_caller_that_goes_away_takes_its_call_with_it(server, tmp_path):
     assert store_files(data, "net5") == ["lock"]
 
 
+def test_a_plugin_process_killed_by_a_signal_gets_spec_error_json(server, tmp_path):
+    launcher = lean_launcher(tmp_path, server.socket)
+    data = tmp_path / "data"
+    with store_locked(data):
+        proc = waiting_add(server, launcher, data)
+        os.kill(server.children()[0], signal.SIGKILL)
+        out = proc.stdout.read()
+        proc.stdout.close()
+        assert proc.wait(timeout=30) == 1
+    err = json.loads(out)
+    assert spec.error_problems(err) == [] and err["code"] == spec.INTERNAL and err["cniVersion"] == "1.1.0"
+    assert err["msg"] == "kubenetctl-cni: the plugin process was killed by signal 9"
+    assert server.served() == 1
+
+
+def test_when_the_server_and_the_plugin_process_both_die_the_outcome_is_an_error(tmp_path):
+    server = CniServer(tmp_path).start()
+    try:
+        launcher = lean_launcher(tmp_path, server.socket)
+        data = tmp_path / "data"
+        with store_locked(data):
+            proc = waiting_add(server, launcher, data)
+            child = server.children()[0]
+            server.kill()
+            os.kill(child, signal.SIGKILL)
+            out = proc.stdout.read()
+            proc.stdout.close()
+            assert proc.wait(timeout=30) == 1
+        assert out == client.LOST
+        err = json.loads(out)
+        assert spec.error_problems(err) == [] and err["cniVersion"] == spec.SPEC_VERSION
+    finally:
+        server.stop()
+
+
 def test_no_children_or_descriptors_leak_across_many_calls(server, tmp_path):
     launcher = lean_launcher(tmp_path, server.socket)
     data = tmp_path / "data"
