@@ -339,3 +339,45 @@ def test_modules_the_server_preloads_read_no_environment_at_import():
     found = {m: lines for m, path in files.items()
              if (lines := list(at_import(ast.parse(open(path).read()).body)))}
     assert found == {}
+
+
+@pytest.mark.parametrize("replies,code,stdout,stderr", [
+    ([b"Rtest refusal"], 0, "supportedVersions", "refused the call (test refusal); running in process"),
+    ([], 0, "supportedVersions", ""),  # the connection ends before anything started: run in process
+    ([b"S", b"X7"], 7, "", ""),
+    ([b"S"], 1, "went away before reporting", ""),  # started, then nothing: never run twice
+    ([b"S", b'E{"code": 999}\n'], 1, '{"code": 999}', ""),
+])
+def test_the_launcher_follows_what_the_server_says(tmp_path, replies, code, stdout, stderr):
+    """A stand-in server answering one call: the launcher's side of the protocol."""
+    import threading
+
+    path = str(tmp_path / "fake.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    listener.listen(1)
+    got = {}
+
+    def serve_one():
+        conn, _ = listener.accept()
+        with conn:
+            msg, fds, _flags, _addr = socket.recv_fds(conn, client.MAX_MESSAGE, client.NFDS)
+            got["request"], got["fds"] = client.decode(msg), len(fds)
+            for fd in fds:
+                os.close(fd)
+            for reply in replies:
+                conn.send(reply)
+
+    thread = threading.Thread(target=serve_one)
+    thread.start()
+    try:
+        launcher = lean_launcher(tmp_path, path)
+        env = {"CNI_COMMAND": "VERSION", "CNI_ARGS": "A=1"}
+        proc = subprocess.run([launcher], input=b'{"cniVersion": "1.0.0"}', env=env, capture_output=True, timeout=60)
+    finally:
+        thread.join(timeout=10)
+        listener.close()
+    assert proc.returncode == code and (stdout in proc.stdout.decode() if stdout else proc.stdout == b""), proc
+    assert stderr in proc.stderr.decode() and (stderr or proc.stderr == b""), proc
+    assert got["fds"] == client.NFDS and got["request"].environ[b"CNI_ARGS"] == b"A=1"
+    assert got["request"].argv == [launcher.encode()] and got["request"].pid > 0
