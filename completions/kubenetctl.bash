@@ -37,7 +37,7 @@ _kubenetctl_node() {
   subs="" opts="" vals="" arg=""
   case "$1" in
     "")
-      subs='addr bridge cni completion fdb ipam link neigh ns route sysctl veth vlan vxlan' opts='--output -o --verbose -v --version --help -h' vals='--output=choice:table,json,yaml -o=choice:table,json,yaml' arg='' ;;
+      subs='addr bridge cni completion fdb inspect ipam link neigh ns route sysctl trace veth vlan vxlan' opts='--output -o --verbose -v --version --help -h' vals='--output=choice:table,json,yaml -o=choice:table,json,yaml' arg='' ;;
     "addr")
       subs='add del list' opts='--help -h' vals='' arg='' ;;
     "addr add")
@@ -86,6 +86,8 @@ _kubenetctl_node() {
       subs='' opts='--dst --netns -n --force --help -h' vals='--dst=any --netns=netns -n=netns' arg='' ;;
     "fdb list")
       subs='' opts='--netns -n --all -A --help -h' vals='--netns=netns -n=netns' arg='' ;;
+    "inspect")
+      subs='' opts='--compact --graph --out -O --help -h' vals='--graph=choice:dot,mermaid,svg,png --out=any -O=any' arg='lab' ;;
     "ipam")
       subs='alloc gc list release' opts='--install-completion --show-completion --help -h' vals='' arg='' ;;
     "ipam alloc")
@@ -136,6 +138,8 @@ _kubenetctl_node() {
       subs='' opts='--netns -n --help -h' vals='--netns=netns -n=netns' arg='' ;;
     "sysctl set")
       subs='' opts='--netns -n --help -h' vals='--netns=netns -n=netns' arg='' ;;
+    "trace")
+      subs='' opts='--proto --port --size --probe --lab --no-reply --timeout --help -h' vals='--proto=choice:icmp,tcp,udp --port=any --size=any --lab=any --timeout=any' arg='' ;;
     "veth")
       subs='add del list' opts='--help -h' vals='' arg='' ;;
     "veth add")

@@ -10,7 +10,7 @@ from typing import Any, Iterable, Sequence
 
 from pyroute2.netlink.exceptions import NetlinkError
 
-from kubenetctl.errors import NotFound
+from kubenetctl.errors import KernelError, NotFound
 from kubenetctl.netlink import nsfs
 from kubenetctl.netlink.session import Sessions
 from kubenetctl.ownership import PROTO_OWNER, RTPROT_KUBENETCTL, owner_of
@@ -20,6 +20,8 @@ from kubenetctl.snapshot import Snapshot
 NUD_PERMANENT = 0x80
 NTF_MASTER = 0x04
 RTNH_F_ONLINK = 4
+RTM_F_CLONED = 0x200  # a cached exception (learned path MTU, redirect), not a configured route
+USER_HZ = 100  # rta_expires counts clock ticks
 LOCAL_TABLE = 255
 RTPROT_KERNEL = 2
 ALL_TYPES = frozenset({"link", "address", "route", "neighbor", "fdb"})
@@ -120,35 +122,52 @@ def observe(
     for ns in scope:
         try:
             raw[ns] = _dump_links(sessions, ns)
-        except (FileNotFoundError, NotFound):  # deleted between exists() and open
+        except (FileNotFoundError, NotFound, KernelError):  # deleted between exists() and open (setns: EINVAL)
+            snap.scope.discard(ns)
             continue
     by_index = {ns: {r.index: r.name for r in links} for ns, links in raw.items()}
     for ns, links in raw.items():
-        if ns is not None:
-            lo = next((r for r in links if r.name == "lo"), None)
-            alias = lo.msg.get_attr("IFLA_IFALIAS") if lo else None
-            snap.add(Netns(ns), owner_of(alias))
-        nsids = _NsidMap(sessions, ns, candidates)
-        for r in links:
-            if "link" in types:
-                _add_link(snap, sessions, r, by_index, nsids)
-        idx = by_index[ns]
-        ipr = sessions.get(ns)
-        if "address" in types:
-            _add_addresses(snap, ipr, ns, idx)
-        if "route" in types:
-            _add_routes(snap, ipr, ns, idx)
-        if "neighbor" in types:
-            _add_neighbors(snap, ipr, ns, idx)
-        if "fdb" in types:
-            _add_fdb(snap, ipr, ns, idx, {r.index for r in links if r.kind == "vxlan"})
+        try:
+            _add_namespace(snap, sessions, ns, links, by_index, _NsidMap(sessions, ns, candidates), types)
+        except (NotFound, KernelError):  # deleted while we read it (a session had to be reopened)
+            _forget(snap, ns)
     for sc in sysctls:
-        if sc.netns is None or sc.netns in raw:
+        if sc.netns is None or sc.netns in snap.scope:
             try:
                 snap.add(Sysctl(sc.netns, sc.name, nsfs.read_sysctl(sc.netns, sc.name)))
-            except FileNotFoundError:
+            except (FileNotFoundError, NotFound, KernelError):
                 pass
     return snap
+
+
+def _add_namespace(snap: Snapshot, sessions: Sessions, ns: str | None, links: list[_RawLink], by_index: dict,
+                   nsids: _NsidMap, types: frozenset[str]) -> None:
+    if ns is not None:
+        lo = next((r for r in links if r.name == "lo"), None)
+        alias = lo.msg.get_attr("IFLA_IFALIAS") if lo else None
+        snap.add(Netns(ns), owner_of(alias))
+    for r in links:
+        if "link" in types:
+            _add_link(snap, sessions, r, by_index, nsids)
+    idx = by_index[ns]
+    ipr = sessions.get(ns)
+    if "address" in types:
+        _add_addresses(snap, ipr, ns, idx)
+    if "route" in types:
+        _add_routes(snap, ipr, ns, idx)
+    if "neighbor" in types:
+        _add_neighbors(snap, ipr, ns, idx)
+    if "fdb" in types:
+        _add_fdb(snap, ipr, ns, idx, {r.index for r in links if r.kind == "vxlan"})
+
+
+def _forget(snap: Snapshot, ns: str | None) -> None:
+    """Drop what was read of a namespace that disappeared halfway."""
+    snap.scope.discard(ns)
+    for key in [k for k, r in snap.resources.items() if (r.name if r.TYPE == "netns" else r.netns) == ns]:  # type: ignore[union-attr]
+        snap.resources.pop(key)
+        snap.owners.pop(key, None)
+        snap.facts.pop(key, None)
 
 
 def _remote_name(sessions: Sessions, r: _RawLink, by_index: dict, nsids: _NsidMap) -> tuple[bool, str | None, str | None]:
@@ -166,7 +185,7 @@ def _remote_name(sessions: Sessions, r: _RawLink, by_index: dict, nsids: _NsidMa
     try:
         msg = sessions.get(other).link("get", index=r.link)[0]
         return True, other, msg.get_attr("IFLA_IFNAME")
-    except (NetlinkError, OSError):
+    except (NetlinkError, OSError, NotFound, KernelError):
         return False, None, None
 
 
@@ -206,6 +225,7 @@ def _add_link(snap: Snapshot, sessions: Sessions, r: _RawLink, by_index: dict, n
             learning=bool(r.data.get("IFLA_VXLAN_LEARNING")),
         )
         facts["group"] = r.data.get("IFLA_VXLAN_GROUP")
+        facts["vxlan_df"] = r.data.get("IFLA_VXLAN_DF")  # 0 unset, 1 set, 2 inherit
     elif kind == "bridge":
         facts["stp"] = r.data.get("IFLA_BR_STP_STATE")
     link = Link(
@@ -234,6 +254,9 @@ def _add_routes(snap: Snapshot, ipr: Any, ns: str | None, idx: dict[int, str]) -
     for family in (socket.AF_INET, socket.AF_INET6):
         for msg in ipr.route("dump", family=family):
             table = msg.get_attr("RTA_TABLE") or msg["table"]
+            if msg["flags"] & RTM_F_CLONED:  # a learned exception, not a route: kept as a fact
+                _add_learned_mtu(snap, msg, ns, idx)
+                continue
             if table == LOCAL_TABLE:
                 continue
             dst = msg.get_attr("RTA_DST")
@@ -251,6 +274,18 @@ def _add_routes(snap: Snapshot, ipr: Any, ns: str | None, idx: dict[int, str]) -
             )
             owner = PROTO_OWNER if msg["proto"] == RTPROT_KUBENETCTL else None
             snap.add(route, owner, proto=msg["proto"], scope=msg["scope"], type=msg["type"])
+
+
+def _add_learned_mtu(snap: Snapshot, msg: Any, ns: str | None, idx: dict[int, str]) -> None:
+    """A path MTU learned from ICMP 'fragmentation needed' (`ip route show cache`), as the fact
+    ("pmtu", netns, dst) -> {mtu, dev, expires} (seconds)."""
+    metrics = msg.get_attr("RTA_METRICS")
+    mtu = dict(metrics["attrs"]).get("RTAX_MTU") if metrics is not None else None
+    dst = msg.get_attr("RTA_DST")
+    if mtu and dst:
+        expires = (msg.get_attr("RTA_CACHEINFO") or {}).get("rta_expires")
+        snap.facts[("pmtu", ns, dst)] = {"mtu": mtu, "dev": idx.get(msg.get_attr("RTA_OIF")),
+                                         "expires": expires // USER_HZ if expires else None}
 
 
 def _add_neighbors(snap: Snapshot, ipr: Any, ns: str | None, idx: dict[int, str]) -> None:
