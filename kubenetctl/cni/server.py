@@ -227,10 +227,22 @@ def _stdio_open() -> None:
                 os.close(null)
 
 
+def _must_be_a_socket(path: str) -> bool:
+    """Whether something is at `path`; Conflict if it is not a socket."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISSOCK(mode):
+        raise Conflict(f"{path} exists and is not a socket", hint="remove it or choose another --socket")
+    return True
+
+
 def _lock_and_bind(path: str) -> tuple[socket.socket, int]:
     """Listen on `path` (mode 0600), holding `path`.lock so that one server serves it."""
     if len(os.fsencode(path)) > 107:
         raise InvalidInput(f"--socket {path}: a unix socket path is at most 107 bytes")
+    _must_be_a_socket(path)  # before anything is created; checked again under the lock
     try:
         os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
         lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -243,12 +255,8 @@ def _lock_and_bind(path: str) -> tuple[socket.socket, int]:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise Busy(f"another kubenetctl cni server is serving {path}", hint="stop it first") from None
-        try:
-            if not stat.S_ISSOCK(os.lstat(path).st_mode):
-                raise Conflict(f"{path} exists and is not a socket", hint="remove it or choose another --socket")
+        if _must_be_a_socket(path):
             os.unlink(path)  # stale: its server is gone, since we hold the lock
-        except FileNotFoundError:
-            pass
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         old = os.umask(0o177)
         try:

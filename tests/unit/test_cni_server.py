@@ -111,6 +111,7 @@ def raw_request(path, message, fds):
 
 
 def test_the_server_refuses_what_it_cannot_serve(server):
+    before = server.fds()
     null = os.open(os.devnull, os.O_RDONLY)
     try:
         six = [null] * client.NFDS
@@ -123,6 +124,7 @@ def test_the_server_refuses_what_it_cannot_serve(server):
         assert raw_request(server.socket, elsewhere, six) == b"Rthe caller runs in another PID namespace"
     finally:
         os.close(null)
+    wait_for(lambda: server.fds() == before, "the server to close what it was sent")
     assert server.served() == 0
 
 
@@ -381,3 +383,19 @@ def test_the_launcher_follows_what_the_server_says(tmp_path, replies, code, stdo
     assert stderr in proc.stderr.decode() and (stderr or proc.stderr == b""), proc
     assert got["fds"] == client.NFDS and got["request"].environ[b"CNI_ARGS"] == b"A=1"
     assert got["request"].argv == [launcher.encode()] and got["request"].pid > 0
+
+
+@pytest.mark.parametrize("args,code,needle", [
+    (["--timeout", "-1"], 2, "--timeout -1: must be 0 (none) or more seconds"),
+    (["--socket", "/tmp/" + "x" * 120], 2, "a unix socket path is at most 107 bytes"),
+    (["--socket", "{tmp}/file"], 4, "{tmp}/file exists and is not a socket"),
+])
+def test_bad_serve_arguments_are_one_line(tmp_path, args, code, needle):
+    from tests.helpers import CliResult, one_error_line
+
+    (tmp_path / "file").write_text("not a socket")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    proc = subprocess.run([kubenetctl_exe(), "cni", "serve", *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == code, proc
+    assert needle.replace("{tmp}", str(tmp_path)) in one_error_line(CliResult(proc.returncode, proc.stdout, proc.stderr))
+    assert (tmp_path / "file").read_text() == "not a socket" and sorted(os.listdir(tmp_path)) == ["file"]
