@@ -8,10 +8,16 @@ machine noise hits both alike; the report gives medians and the ratio ours/refer
 
 Variants of our plugin:
 - console script: what `pip install` puts in bin/ (python with site);
-- lean launcher: what `kubenetctl cni install` writes (python -I -S, explicit sys.path).
+- lean launcher: what `kubenetctl cni install` writes (python -I -S, explicit sys.path),
+  on a node without `kubenetctl cni serve` (its socket does not exist: one stat);
+- lean launcher + server: the same launcher with `kubenetctl cni serve` running (started
+  and stopped by this script on a socket of its own): the launcher imports only its
+  client, the server forks a child that already has the plugin and pyroute2 imported.
 
 Python start-up share: the bare interpreter, the plugin's VERSION (interpreter + the
-plugin module, no pyroute2), and importing the netlink layer (lean pyroute2) in-process.
+plugin module, no pyroute2), and importing the netlink layer (lean pyroute2) in-process;
+for the server path, the launcher's own cost (-I -S + its client module) and a VERSION
+answered by the server (start-up + a fork and exit of the server's child, no netlink).
 """
 
 from __future__ import annotations
@@ -52,6 +58,24 @@ def namespaces(names: list[str]):
             subprocess.run(["ip", "netns", "del", n], capture_output=True)
 
 
+@contextmanager
+def cni_server(socket_path: str):
+    """`kubenetctl cni serve` on its own socket for the duration of the run."""
+    exe = Path(sys.executable).parent / "kubenetctl"
+    proc = subprocess.Popen([str(exe), "cni", "serve", "--socket", socket_path], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.exists(socket_path):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"kubenetctl cni serve did not start: {proc.stderr.read().decode()}")
+            time.sleep(0.02)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
 def timed_call(exe: str, host: str, command: str, conf: bytes, pod: str, cid: str, cni_path: str) -> float:
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "CNI_COMMAND": command,
            "CNI_CONTAINERID": cid, "CNI_NETNS": f"/run/netns/{pod}", "CNI_IFNAME": "eth0", "CNI_PATH": cni_path}
@@ -68,7 +92,7 @@ def median_ms(xs: list[float]) -> float:
     return statistics.median(xs) * 1000
 
 
-def startup(python: str, lean_launcher: str, console: str) -> dict[str, float]:
+def startup(python: str, lean_launcher: str, console: str, served: str) -> dict[str, float]:
     def t(cmd: list[str], stdin: bytes = b"", env: dict | None = None, n: int = 15) -> float:
         xs = []
         for _ in range(n):
@@ -83,11 +107,16 @@ def startup(python: str, lean_launcher: str, console: str) -> dict[str, float]:
     imports = [float(subprocess.run([python, "-c", netlink], capture_output=True, text=True, cwd=ROOT).stdout) for _ in range(7)]
     full = ("import time; s=time.perf_counter(); import pyroute2; print((time.perf_counter()-s)*1000)")
     imports_full = [float(subprocess.run([python, "-c", full], capture_output=True, text=True).stdout) for _ in range(7)]
+    from kubenetctl.cni.install import search_path
+
+    client = f"import sys; sys.path[:0] = {search_path()!r}; from kubenetctl import __version__; import kubenetctl.cni.client"
     return {
         "python -c pass": t([python, "-c", "pass"]),
         "python -I -S -c pass": t([python, "-I", "-S", "-c", "pass"]),
+        "python -I -S + the launcher's client module (no call)": t([python, "-I", "-S", "-c", client]),
         "VERSION, console script": t([console], b"{}", ver),
         "VERSION, lean launcher": t([lean_launcher], b"{}", ver),
+        "VERSION, lean launcher + server": t([served], b"{}", ver),
         "import netlink layer + bridge (lean pyroute2), in-process": statistics.median(imports),
         "import pyroute2 (whole package), in-process": statistics.median(imports_full),
     }
@@ -105,11 +134,14 @@ def main() -> None:
             raise SystemExit("needs containernetworking-plugins (apt-get install containernetworking-plugins)")
     console = str(Path(sys.executable).parent / "kubenetctl-cni")
     tmp = Path(tempfile.mkdtemp(prefix="kn-bench-"))
-    lean = install(str(tmp / "bin"), "kubenetctl-cni")
+    sock = str(tmp / "cni.sock")
+    lean = install(str(tmp / "bin"), "kubenetctl-cni", socket=str(tmp / "no-server.sock"))
+    served = install(str(tmp / "sbin"), "kubenetctl-cni", socket=sock)
     variants = {
         "reference bridge+host-local": (f"{REF}/bridge", "bridge", "host-local", REF),
         "kubenetctl-cni (console script)": (console, "kubenetctl-cni", "kubenetctl-cni", str(tmp / "bin")),
         "kubenetctl-cni (lean launcher)": (lean, "kubenetctl-cni", "kubenetctl-cni", str(tmp / "bin")),
+        "kubenetctl-cni (lean + server)": (served, "kubenetctl-cni", "kubenetctl-cni", str(tmp / "sbin")),
     }
     hosts = {v: f"{PREFIX}h{i}" for i, v in enumerate(variants)}
     pods = {v: [f"{PREFIX}v{i}p{j}" for j in range(args.pods)] for i, v in enumerate(variants)}
@@ -121,7 +153,7 @@ def main() -> None:
         }).encode()
     times: dict[str, dict[str, list[float]]] = {v: {"ADD": [], "DEL": []} for v in variants}
     every = [*hosts.values(), *(p for ps in pods.values() for p in ps)]
-    with namespaces(every):
+    with namespaces(every), cni_server(sock):
         for v, (exe, *_rest, cni_path) in variants.items():  # warm-up: bridge creation, page cache, .pyc
             timed_call(exe, hosts[v], "ADD", confs[v], pods[v][0], "warm", cni_path)
             timed_call(exe, hosts[v], "DEL", confs[v], pods[v][0], "warm", cni_path)
@@ -130,7 +162,7 @@ def main() -> None:
                 for j in range(args.pods):
                     for v, (exe, *_rest, cni_path) in variants.items():
                         times[v][command].append(timed_call(exe, hosts[v], command, confs[v], pods[v][j], f"c{r}x{j}", cni_path))
-        share = startup(sys.executable, lean, console)
+        share = startup(sys.executable, lean, console, served)
     subprocess.run(["rm", "-rf", str(tmp)])
     ref = "reference bridge+host-local"
     print(f"CNI plugin latency, medians of {args.pods * args.rounds} calls each (2 cores, noisy: compare the ratios)\n")
@@ -145,6 +177,10 @@ def main() -> None:
     fixed = share["VERSION, lean launcher"] + share["import netlink layer + bridge (lean pyroute2), in-process"]
     print(f"\n  start-up + imports of the lean launcher: {fixed:.1f} ms of its {lean_add:.1f} ms ADD "
           f"({100 * fixed / lean_add:.0f}%); the rest is netlink work and IPAM")
+    served_add = median_ms(times["kubenetctl-cni (lean + server)"]["ADD"])
+    overhead = share["VERSION, lean launcher + server"]
+    print(f"  with the server, a call that does nothing (VERSION) costs {overhead:.1f} ms of its {served_add:.1f} ms ADD "
+          f"({100 * overhead / served_add:.0f}%); the rest is the ADD itself")
 
 
 if __name__ == "__main__":

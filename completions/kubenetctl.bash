@@ -63,7 +63,7 @@ _kubenetctl_node() {
     "check")
       subs='' opts='--all --timeout --state-dir --help -h' vals='--timeout=any --state-dir=file' arg='lab' ;;
     "cni")
-      subs='add check del gc install status version' opts='--install-completion --show-completion --help -h' vals='' arg='' ;;
+      subs='add check del gc install serve status version' opts='--install-completion --show-completion --help -h' vals='' arg='' ;;
     "cni add")
       subs='' opts='--ifname --container-id --args --cap-args --netconfpath --cni-path --cache-dir --rollback --no-rollback --help -h' vals='--ifname=any --container-id=any --args=any --cap-args=any --netconfpath=any --cni-path=any --cache-dir=any' arg='' ;;
     "cni check")
@@ -73,7 +73,9 @@ _kubenetctl_node() {
     "cni gc")
       subs='' opts='--valid --netconfpath --cni-path --cache-dir --help -h' vals='--valid=any --netconfpath=any --cni-path=any --cache-dir=any' arg='' ;;
     "cni install")
-      subs='' opts='--name --force --help -h' vals='--name=any' arg='' ;;
+      subs='' opts='--name --force --socket --help -h' vals='--name=any --socket=any' arg='' ;;
+    "cni serve")
+      subs='' opts='--socket --timeout --help -h' vals='--socket=any --timeout=any' arg='' ;;
     "cni status")
       subs='' opts='--netconfpath --cni-path --cache-dir --help -h' vals='--netconfpath=any --cni-path=any --cache-dir=any' arg='' ;;
     "cni version")

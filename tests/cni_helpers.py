@@ -13,9 +13,10 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 REF_DIR = "/usr/lib/cni"
 PLUGIN = "kubenetctl-cni"
@@ -138,3 +139,113 @@ def bridge_conf(name: str, data_dir: Path, bridge: str, subnet: str = "10.88.0.0
     ipam = {"type": PLUGIN, "dataDir": str(data_dir), "ranges": [[{"subnet": subnet}]]}
     ipam.update(fields.pop("ipam", {}))
     return {"cniVersion": version, "name": name, "type": PLUGIN, "bridge": bridge, "ipam": ipam, **fields}
+
+
+# -- kubenetctl cni serve ---------------------------------------------------------------------
+class CniServer:
+    """`kubenetctl cni serve` on a socket of its own, as a real process; stop() or kill() it.
+
+    The socket lives in a short /tmp directory (a unix socket path has at most 107 bytes);
+    the server's log goes to a file the tests read."""
+
+    def __init__(self, log_dir: Path, timeout: float | None = None, socket: str | None = None) -> None:
+        import tempfile
+
+        self.dir = tempfile.mkdtemp(prefix="kncs")
+        self.socket = socket or os.path.join(self.dir, "cni.sock")
+        self.log = log_dir / "server.log"
+        self.timeout = timeout
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "CniServer":
+        import socket
+
+        from tests.helpers import wait_for
+
+        cmd = [kubenetctl_exe(), "cni", "serve", "--socket", self.socket]
+        if self.timeout is not None:
+            cmd += ["--timeout", str(self.timeout)]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+        def listening() -> bool:
+            assert self.proc is not None and self.proc.poll() is None, f"the server exited: {self.log_text()}"
+            with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+                return s.connect_ex(self.socket) == 0
+
+        wait_for(listening, "the server to listen", timeout=30)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def children(self) -> list[int]:
+        """Processes whose parent is the server (its calls in progress, or leaked ones)."""
+        out = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as fh:
+                        fields = fh.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == self.pid:
+                    out.append(int(entry))
+        return out
+
+    def fds(self) -> list[str]:
+        return sorted(os.readlink(f"/proc/{self.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{self.pid}/fd"))
+
+    def stop(self) -> int:
+        """SIGTERM: the server finishes the calls in progress and exits."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        code = self.proc.wait(timeout=60)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return code
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def log_text(self) -> str:
+        return self.log.read_text()
+
+    def served(self, stopping: bool = False) -> int:
+        """Stop the server (stopping: wait for it to stop on its own) once its children are
+        reaped, check it exited 0, and return how many calls it says it served."""
+        import re
+
+        from tests.helpers import wait_for
+
+        wait_for(lambda: self.children() == [], "every child to be reaped", timeout=10)  # the last may be exiting
+        if stopping:
+            assert self.proc is not None and self.proc.wait(timeout=30) == 0, self.log_text()
+        assert self.stop() == 0, self.log_text()
+        found = re.findall(r"stopped after (\d+) calls", self.log_text())
+        assert found, self.log_text()
+        return int(found[-1])
+
+
+def lean_launcher(tmp_path: Path, socket: str, name: str = PLUGIN) -> str:
+    """`kubenetctl cni install` into tmp_path/lean, looking for the server on `socket`."""
+    from kubenetctl.cni.install import install
+
+    return install(str(tmp_path / "lean"), name, socket=socket)
+
+
+@contextmanager
+def running_server(log_dir: Path, timeout: float | None = None, socket: str | None = None) -> Iterator[CniServer]:
+    """A started server; afterwards it must have no child left, and stop cleanly (exit 0)."""
+    server = CniServer(log_dir, timeout, socket).start()
+    try:
+        yield server
+        if server.proc is not None and server.proc.poll() is None:
+            server.served()
+    finally:
+        if server.proc is not None and server.proc.poll() is None:
+            server.kill()
+        shutil.rmtree(server.dir, ignore_errors=True)

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,3 +71,11 @@ def ping(netns: str, dst: str, count: int = 1, size: int | None = None, dont_fra
         cmd += ["-M", "do"]
     proc = subprocess.run([*cmd, dst], capture_output=True, text=True)
     return proc.returncode == 0
+
+
+def wait_for(cond: Any, what: str, timeout: float = 20.0) -> None:
+    """Poll cond() until it is true; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)

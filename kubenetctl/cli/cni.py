@@ -9,6 +9,7 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 
 from kubenetctl.cli.common import G
+from kubenetctl.cni.client import DEFAULT_SOCKET
 from kubenetctl.errors import NotFound
 from kubenetctl.views.output import Format, document, emit
 
@@ -238,9 +239,30 @@ def install(
     directory: Annotated[str, typer.Argument(help="CNI bin directory the runtime searches.")] = "/opt/cni/bin",
     name: Annotated[str, typer.Option("--name", help="File name, i.e. the plugin type in network configs.")] = "kubenetctl-cni",
     force: Annotated[bool, typer.Option("--force", help="Replace a file that is not a kubenetctl-cni launcher.")] = False,
+    socket: Annotated[str, typer.Option("--socket", help="Where the launcher looks for `kubenetctl cni serve` first.")] = DEFAULT_SOCKET,
 ) -> None:
-    """Put the plugin into a CNI bin directory as a lean launcher (python -I -S: faster start, no env leaks)."""
+    """Put the plugin into a CNI bin directory as a lean launcher (python -I -S: faster start, no env leaks).
+
+    The launcher hands each call to `kubenetctl cni serve` when one listens on --socket,
+    and runs the plugin itself otherwise.
+    """
     from kubenetctl.cni.install import install as do_install
 
-    path = do_install(directory, name, force)
+    path = do_install(directory, name, force, socket)
     emit(document("CNIPluginInstall", None, path=path, type=name), G.output, lambda _d: f"installed {path} (type \"{name}\")")
+
+
+@app.command("serve")
+def serve(
+    socket: Annotated[str, typer.Option("--socket", help="Unix socket to listen on (created 0600: root only).")] = DEFAULT_SOCKET,
+    timeout: Annotated[float, typer.Option("--timeout", help="Kill a call still running after this many seconds (0: never).")] = 300.0,
+) -> None:
+    """Serve the plugin's calls from one resident process: no start-up or imports per pod.
+
+    Runs in the foreground until SIGTERM (then finishes the calls in progress). Launchers
+    written by `kubenetctl cni install` use it when it listens on their --socket; each
+    call still runs in its own process (a fork), in the caller's namespaces.
+    """
+    from kubenetctl.cni.server import serve as run
+
+    run(socket, timeout)

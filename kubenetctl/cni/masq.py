@@ -30,7 +30,6 @@ from kubenetctl.cni.spec import CniError
 TABLE_PREFIX = "kncni_"
 CHAIN_PREFIX = "KN-"
 COMMENT_PREFIX = "kubenetctl-cni"
-_SEARCH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
 _COMMENT_RE = re.compile(r'comment "kubenetctl-cni net=(\S+) id=(\S+) if=(\S+)"')
 
 
@@ -51,7 +50,9 @@ def comment(net: str, cid: str, ifname: str) -> str:
 
 
 def tool(name: str) -> str | None:
-    return shutil.which(name, path=_SEARCH)
+    # PATH is read at each call, not at import: `kubenetctl cni serve` imports this once for many callers
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+    return shutil.which(name, path=search)
 
 
 def backend(wanted: str | None) -> str:

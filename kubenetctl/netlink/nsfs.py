@@ -15,16 +15,22 @@ from typing import Iterator
 
 from kubenetctl.errors import KernelError, NotFound, PermissionDenied
 
-NETNS_RUN_DIR = os.environ.get("KUBENETCTL_NETNS_DIR", "/run/netns")
+NETNS_RUN_DIR: str | None = None  # None: $KUBENETCTL_NETNS_DIR or /run/netns, read at each call
 CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+def run_dir() -> str:
+    """Where named namespaces live; read at each call, not at import (`kubenetctl cni serve`
+    imports this once and serves callers whose environments differ)."""
+    return NETNS_RUN_DIR or os.environ.get("KUBENETCTL_NETNS_DIR", "/run/netns")
+
+
 def path(name: str) -> str:
     """A name in /run/netns, or an absolute path to a namespace file (CNI_NETNS, /proc/PID/ns/net)."""
-    return name if name.startswith("/") else os.path.join(NETNS_RUN_DIR, name)
+    return name if name.startswith("/") else os.path.join(run_dir(), name)
 
 
 def exists(name: str) -> bool:
@@ -33,7 +39,7 @@ def exists(name: str) -> bool:
 
 def list_names() -> list[str]:
     try:
-        return sorted(n for n in os.listdir(NETNS_RUN_DIR) if not n.startswith("."))
+        return sorted(n for n in os.listdir(run_dir()) if not n.startswith("."))
     except FileNotFoundError:
         return []
 

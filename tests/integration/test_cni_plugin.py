@@ -26,7 +26,7 @@ from tests.cni_helpers import (
     store_files,
     store_ips,
 )
-from tests.helpers import ping
+from tests.helpers import ping, wait_for
 
 
 class Env:
@@ -151,7 +151,9 @@ def test_del_without_netns_or_after_the_netns_is_gone(env):
     assert env.call("ADD", conf, pod).code == 0
     subprocess.run(["ip", "netns", "del", pod], check=True)
     env.created.remove(pod)
-    assert env.host_veths() == []  # the veth died with the namespace
+    # the veth dies with the namespace, which the kernel frees asynchronously: a netlink socket
+    # the plugin had in it lets go of it only after an RCU grace period following the close
+    wait_for(lambda: env.host_veths() == [], "the veth to die with its namespace", timeout=5)
     r = env.call("DEL", conf, pod)  # CNI_NETNS names a namespace that no longer exists
     assert r.code == 0, r
     assert store_ips(env.data, "podnet") == [] and nft_tables(env.host) == []
@@ -190,14 +192,17 @@ def test_check_notices_a_broken_attachment(env):
     assert env.call("DEL", conf, pod).code == 0
 
 
-@pytest.mark.parametrize("fields,needle", [
+ROLLBACK_CASES = [
     # the route's gateway is not on the pod's subnet: the kernel refuses it after the veth exists
     ({"ipam": {"routes": [{"dst": "10.99.0.0/16", "gw": "10.77.0.1"}]}}, "gateway 10.77.0.1"),
     # masquerade set-up fails after everything else is in place
     ({"ipMasq": True, "ipMasqBackend": "iptables",
       "runtimeConfig": {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]}},
      "portMappings need the nftables backend"),
-])
+]
+
+
+@pytest.mark.parametrize("fields,needle", ROLLBACK_CASES)
 def test_failed_add_rolls_back_completely(env, fields, needle):
     conf = env.conf(**fields)
     pod = env.pod("p")
