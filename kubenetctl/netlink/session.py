@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import socket
 from collections import OrderedDict
 from typing import Optional
@@ -63,8 +64,6 @@ def _room_for_sessions() -> int:
     """How many sessions may stay open: each holds a file descriptor or two, so lift the
     soft limit on open files to the hard one (a 1,000-pod lab reuses each pod's session
     several times; closing and reopening them costs ~10% of an apply)."""
-    import resource
-
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = hard if hard != resource.RLIM_INFINITY else 65536
     if soft != resource.RLIM_INFINITY and soft < wanted:
