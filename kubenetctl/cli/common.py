@@ -41,6 +41,14 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Delete even if kubenetc
 MtuOpt = Annotated[Optional[int], typer.Option("--mtu", help="MTU in bytes (68..65535).")]
 
 
+def verb(fn: Any) -> typer.Typer:
+    """A top-level command as an app of its own, so that cli/main.py imports its module only
+    when the command is used (a one-command app is that command)."""
+    one = typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
+    one.command()(fn)
+    return one
+
+
 def check_netns(netns: str | None, field: str = "--netns") -> str | None:
     return None if netns is None else validate.netns_name(netns, field)
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from kubenetctl import validate
-from kubenetctl.cli.common import G
+from kubenetctl.cli.common import G, verb
 from kubenetctl.errors import InvalidInput
 from kubenetctl.views.output import Format, console, emit
 
@@ -81,3 +81,6 @@ def _graph(doc: dict[str, Any], fmt: GraphFormat, out_file: Path | None) -> None
         console(stderr=True).print(f"wrote {out_file}")
     else:
         sys.stdout.write(text)
+
+
+inspect_app = verb(inspect)

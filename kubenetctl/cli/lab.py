@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from kubenetctl.cli.common import G, list_output, require_root
+from kubenetctl.cli.common import G, list_output, require_root, verb
 from kubenetctl.errors import CheckFailed, KubenetError, PermissionDenied
 from kubenetctl.views.output import document, emit
 
@@ -230,10 +230,27 @@ def check(
         raise _store(state_dir).missing(lab)
     rows = checking.run(checking.rows_for(state, all_pairs), timeout=timeout)
     summary = checking.summary(rows)
-    emit(document("CheckResult", [r.to_dict() for r in rows], lab=lab, summary=summary), G.output,
-         lambda _: check_view(lab, rows, summary))
+    failed = [r for r in rows if r.status == "fail"]
+    traces = _explain(lab, failed[:EXPLAINED])
+    by_row = {id(row): traces[i] for i, row in enumerate(failed) if i in traces}
+    items = [{**r.to_dict(), **({"trace": by_row[id(r)]} if id(r) in by_row else {})} for r in rows]
+
+    def human(_: dict[str, Any]) -> Any:
+        from rich.console import Group
+        from rich.text import Text
+
+        from kubenetctl.views.trace_view import render
+
+        parts: list[Any] = [check_view(lab, rows, summary)]
+        for i, row in enumerate(failed[:EXPLAINED]):
+            parts.append(Text(f"\nwhy {row.src} -> {row.dst} ({row.address}) "
+                              f"{'does not reach' if row.expected else 'reaches'}:", style="bold"))
+            doc = traces.get(i)
+            parts.append(render(doc) if doc and "forward" in doc else Text(f"  trace unavailable: {doc and doc.get('error')}"))
+        return Group(*parts)
+
+    emit(document("CheckResult", items, lab=lab, summary=summary), G.output, human)
     if summary["fail"]:
-        failed = [r for r in rows if r.status == "fail"]
         first = failed[0]
         target = first.dst if first.dst == first.address else f"{first.dst} ({first.address})"
         raise CheckFailed(
@@ -241,6 +258,23 @@ def check(
             f"(first: {first.src} -> {target} should {'' if first.expected else 'not '}reach)",
             hint="-o json lists every pair with what happened",
         )
+
+
+EXPLAINED = 5  # failed pairs explained with a trace (each costs a read of the lab)
+
+
+def _explain(lab: str, failed: list[Any]) -> dict[int, dict[str, Any]]:
+    """The trace of each failed pair, by its index: where the packet stops and why (or,
+    for a pair that should not reach, the path that lets it through)."""
+    from kubenetctl.inspect.gather import explain
+
+    out: dict[int, dict[str, Any]] = {}
+    for i, row in enumerate(failed):
+        try:
+            out[i] = explain(lab, row.src, row.address).to_dict()
+        except KubenetError as exc:
+            out[i] = {"error": str(exc)}
+    return out
 
 
 # -- lab list / show -----------------------------------------------------------------------
@@ -296,13 +330,5 @@ def show(lab: LabArg, state_dir: StateDirOpt = None) -> None:
     emit(document("Lab", None, **record), G.output, human)
 
 
-def _verb(fn: Any) -> typer.Typer:
-    """A top-level verb as an app of its own, so that cli/main.py loads this module only
-    when the verb is used (a one-command app is that command)."""
-    one = typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
-    one.command()(fn)
-    return one
-
-
-apply_app, plan_app, validate_app = _verb(apply), _verb(plan), _verb(validate)
-check_app, destroy_app = _verb(check), _verb(destroy)
+apply_app, plan_app, validate_app = verb(apply), verb(plan), verb(validate)
+check_app, destroy_app = verb(check), verb(destroy)

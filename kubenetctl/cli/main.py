@@ -12,7 +12,6 @@ import typer
 from typer.core import TyperGroup
 
 from kubenetctl import __version__
-from kubenetctl.cli import inspect, trace
 from kubenetctl.cli.common import G
 from kubenetctl.errors import EXIT_CODE_DOCS, ExitCode, KubenetError
 from kubenetctl.ownership import CLI_OWNER
@@ -37,6 +36,8 @@ GROUPS: dict[str, tuple[str, str]] = {
     "check": ("kubenetctl.cli.lab", "check_app"),
     "destroy": ("kubenetctl.cli.lab", "destroy_app"),
     "lab": ("kubenetctl.cli.lab", "app"),
+    "inspect": ("kubenetctl.cli.inspect", "inspect_app"),
+    "trace": ("kubenetctl.cli.trace", "trace_app"),
     "recipe": ("kubenetctl.cli.recipe", "app"),
     # primitives
     "ns": ("kubenetctl.cli.ns", "app"),
@@ -130,11 +131,6 @@ def main_options(
     G.owner = owner or CLI_OWNER
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format=f"{PROG}: %(message)s", stream=sys.stderr, force=True)
-
-
-# single commands (cheap to import: they load the netlink layer only when they run)
-app.command("inspect")(inspect.inspect)
-app.command("trace")(trace.trace)
 
 
 @app.command("completion")

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from kubenetctl import validate
-from kubenetctl.cli.common import G
+from kubenetctl.cli.common import G, verb
 from kubenetctl.errors import ExitCode, InvalidInput
 from kubenetctl.views.output import document, emit
 
@@ -45,6 +45,8 @@ def trace(
         raise InvalidInput(f"--timeout: {timeout} is out of range (0, 60] seconds")
     if lab is not None:
         validate.netns_name(lab, "--lab")
+    else:
+        lab = _lab_of_pod_names(src, dst)
     from kubenetctl.inspect.gather import gather_trace
     from kubenetctl.trace.pair import packet, resolve, trace_pair
 
@@ -66,6 +68,23 @@ def trace(
         raise typer.Exit(int(ExitCode.CHECK_FAILED))
 
 
+def _lab_of_pod_names(*specs: str) -> str | None:
+    """SRC/DST that are neither addresses nor namespaces may be pod names of a recorded lab."""
+    import ipaddress
+
+    from kubenetctl.inspect.labs import lab_with_pods
+    from kubenetctl.netlink import nsfs
+
+    names = []
+    for spec in specs:
+        try:
+            ipaddress.ip_address(spec)
+        except ValueError:
+            if spec not in ("host", "(host)") and not nsfs.exists(spec):
+                names.append(spec)
+    return lab_with_pods(names) if names else None
+
+
 def _probe(topo: Any, result: Any, timeout: float) -> Any:
     from kubenetctl.probe import probe as send_probe
     from kubenetctl.trace.compare import all_expected_seen, compare, points
@@ -80,3 +99,6 @@ def _human(doc: dict[str, Any]) -> Any:
     from kubenetctl.views.trace_view import render
 
     return render(doc)
+
+
+trace_app = verb(trace)

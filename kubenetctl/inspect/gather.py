@@ -89,7 +89,9 @@ class _Reader:
         new = [ns for ns in dict.fromkeys(spaces) if (ns is None or ns in known) and ns not in self.snap.scope]
         if not new:
             return
-        part = observe(self.sessions, new, types=self.types, related=list(self.snap.scope) + new)
+        recorded = self.state.recorded if self.state is not None and self.state.recorded is not None else ()
+        sysctls = [r for r in recorded if r.TYPE == "sysctl" and r.netns in new]  # type: ignore[union-attr]
+        part = observe(self.sessions, new, types=self.types, related=list(self.snap.scope) + new, sysctls=sysctls)
         if self.lab is not None and None in new and not host_in_lab(part, self.lab):
             part = restrict(part, [ns for ns in new if ns is not None])  # the host is no part of this lab
         self.facts.merge(read_facts(self.sessions, part))
@@ -160,3 +162,16 @@ def gather_trace(lab: str | None, src: str, dst: str, walk: Callable[[Observed],
         seen = reader.observed()
         log.info("trace read all %d namespaces", seen.read)
         return seen, walk(seen)
+
+
+def explain(lab: str, src: str, dst: str) -> Any:
+    """The trace of one pair (pod name or namespace -> pod name or address) in a lab:
+    what `kubenetctl check` shows for an expectation that failed."""
+    from kubenetctl.trace.pair import packet, resolve, trace_pair
+
+    def walk(seen: Observed) -> Any:
+        a = resolve(seen.topo, src, "SRC", seen.pods)
+        b = resolve(seen.topo, dst, "DST", seen.pods)
+        return trace_pair(seen.topo, a, b, packet(a, b, "icmp", None, None), reply=True)
+
+    return gather_trace(lab, src, dst, walk)[1]

@@ -1,21 +1,22 @@
-"""Labs as the kernel shows them, and the one place where recorded lab state plugs in.
+"""Labs as the kernel shows them, and what their recorded state adds.
 
-Today a lab is recognised by its ownership marker: every link a lab creates carries the
-ifalias "kubenetctl:lab/<lab>", every namespace it creates carries it on its loopback.
-That is enough to select a lab's namespaces, derive nodes and pods from the topology
-and trace between them.
+A lab is recognised in the kernel by its ownership marker: every link a lab creates
+carries the ifalias "kubenetctl:lab/<lab>", every namespace it creates carries it on its
+loopback. That is enough to select a lab's namespaces, derive nodes and pods from the
+topology and trace between them.
 
-A lab's recorded state (the recipe's journal) knows more: pod names, which namespace is
-a node, and the exact set of resources the lab created. It plugs in through `LabState`
-and `lab_state()`; until it is wired, `lab_state()` returns None and everything works from
-the kernel alone.
+A lab's recorded state ($KUBENETCTL_STATE_DIR/labs/<lab>/, written by apply) knows more:
+pod names, which namespace is a node, and the exact set of resources the lab created
+(for the drift report). `lab_state()` reads it; a lab without recorded state (or a
+kernel-only view) works from the kernel alone.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
+from kubenetctl.errors import KubenetError
 from kubenetctl.ownership import lab_owner
 from kubenetctl.resources import Resource
 from kubenetctl.snapshot import Snapshot
@@ -34,13 +35,40 @@ class LabState:
     recorded: Sequence[Resource] | None = None  # what the lab created; None: unknown (no drift report)
 
 
-# The recipe layer sets this to a function that loads a lab's state from
-# $KUBENETCTL_STATE_DIR/labs/<lab>/ (None when the lab has no recorded state).
-STATE_LOADER: Callable[[str], LabState | None] | None = None
-
-
 def lab_state(lab: str) -> LabState | None:
-    return STATE_LOADER(lab) if STATE_LOADER is not None else None
+    """What the lab's recorded state says (None when it has none on this host)."""
+    from kubenetctl.state.store import Store
+
+    state = Store().read(lab)
+    if state is None:
+        return None
+    pods = {p["name"]: p["netns"] for p in state.pods if p.get("local", True) and p.get("netns")}
+    roles = {n["netns"]: "node" for n in state.nodes if n.get("local", True) and n.get("netns")}
+    roles.update({ns: "pod" for ns in pods.values()})
+    recorded = state.created_resources()
+    namespaces = sorted(r.name for r in recorded if r.TYPE == "netns")  # type: ignore[union-attr]
+    return LabState(lab, pods, roles, namespaces, recorded)
+
+
+def lab_with_pods(names: Sequence[str]) -> str | None:
+    """The one recorded lab that has a pod of one of these names (trace web db without
+    --lab). None when none has; InvalidInput naming them when several have."""
+    from kubenetctl.errors import InvalidInput
+    from kubenetctl.state.store import Store
+
+    store = Store()
+    found = []
+    for lab in store.names():
+        try:
+            state = store.read(lab)
+        except KubenetError:
+            continue
+        if state is not None and any(p.get("name") in names for p in state.pods):
+            found.append(lab)
+    if len(found) > 1:
+        raise InvalidInput(f"pods named {' or '.join(names)} exist in several labs ({', '.join(found)})",
+                           hint="pass --lab LAB")
+    return found[0] if found else None
 
 
 def lab_of(owner: str | None) -> str | None:

@@ -39,7 +39,7 @@ def resolve(topo: Topology, spec: str, field: str, pods: Mapping[str, NS] | None
             if len(preferred) != 1:
                 names = ", ".join(ns_label(ns) for ns in spaces)
                 raise InvalidInput(f"{field}: {ip} is held by several namespaces ({names})",
-                                   hint=f"name the namespace instead of the address")
+                                   hint="name the namespace instead of the address")
             spaces = preferred
         if spaces:
             return Endpoint(spec, spaces[0], ip, "ip")

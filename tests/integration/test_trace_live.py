@@ -162,7 +162,7 @@ def test_inspect_unknown_lab(kn):
 
 # -- each fault class, statically and with --probe ------------------------------------------------------------
 def _break(o: Overlay, fault: str) -> None:
-    (n1, n2), (p1, p2) = o.nodes, o.pods
+    n1, n2 = o.nodes
     if fault == "fdb":
         sh("bridge", "-n", n1, "fdb", "del", o.vtep_macs[1], "dev", "vxlan0", "dst", "192.168.77.2")
     elif fault == "neighbour":

@@ -90,18 +90,34 @@ def test_trace_document_matches_the_published_schema():
 
 
 # -- labs ------------------------------------------------------------------------------------------------
-def test_labs_are_found_by_marker():
+def test_labs_are_found_by_marker(tmp_path, monkeypatch):
+    monkeypatch.setenv("KUBENETCTL_STATE_DIR", str(tmp_path))
     owners = {"a": "lab/x", "b": "lab/x", "c": "cli", "d": None, "e": "lab/y"}
     assert labs.labs_in(owners.values()) == ["x", "y"]
     assert labs.lab_namespaces(owners, "x") == ["a", "b"]
     assert labs.lab_namespaces(owners, "x", extra=["c", "gone"]) == ["a", "b", "c"]
-    assert labs.lab_state("x") is None
+    assert labs.lab_state("x") is None  # no recorded state: the kernel alone
 
 
-def test_the_state_loader_hook(monkeypatch):
-    state = labs.LabState("x", pods={"web": "x-web"}, roles={"x-n1": "node"})
-    monkeypatch.setattr(labs, "STATE_LOADER", lambda lab: state if lab == "x" else None)
-    assert labs.lab_state("x") is state and labs.lab_state("y") is None
+def test_recorded_state_gives_pod_names_roles_and_what_the_lab_made(tmp_path, monkeypatch):
+    from kubenetctl.state.journal import LabState as Recorded, key_id
+    from kubenetctl.state.store import Store
+
+    monkeypatch.setenv("KUBENETCTL_STATE_DIR", str(tmp_path))
+    made = [Netns("x-n1"), Netns("x-web"), Link("x-n1", "cni0", "bridge")]
+    rec = Recorded("x", "lab/x", created={key_id(r.key): r.to_dict() for r in made},
+                   pods=[{"name": "web", "node": "n1", "netns": "x-web", "local": True, "addresses": {}},
+                         {"name": "far", "node": "n2", "netns": "x-far", "local": False, "addresses": {}}],
+                   nodes=[{"name": "n1", "netns": "x-n1", "local": True}])
+    store = Store()
+    import os
+
+    os.makedirs(store.path("x"))
+    store.write("x", rec)
+    state = labs.lab_state("x")
+    assert state.pods == {"web": "x-web"}  # a pod on another host (--node) is not here
+    assert state.roles == {"x-n1": "node", "x-web": "pod"}
+    assert state.namespaces == ["x-n1", "x-web"] and set(state.recorded) == set(made)
 
 
 # -- drift ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,56 @@
+"""A recipe's lab seen through inspect and trace: pod names, drift against the recorded
+state, and check explaining a failed expectation with the trace of that pair."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from kubenetctl.errors import ExitCode
+from tests.helpers import kn_inprocess as kn
+from tests.recipes import renamed
+
+
+def test_lab_pods_by_name_drift_and_check_explains(names, tmp_path, monkeypatch):
+    monkeypatch.setenv("KUBENETCTL_STATE_DIR", str(tmp_path / "state"))
+    lab = names.ns_prefix + "tr"
+    path = renamed("vxlan-routed", lab, tmp_path)
+    assert kn("apply", str(path)).code == 0
+    try:
+        # pod names resolve through the lab's recorded state, without --lab
+        traced = kn("-o", "json", "trace", "web", "db")
+        assert traced.code == 0, traced
+        doc = json.loads(traced.stdout)
+        assert doc["lab"] == lab and doc["reachable"]
+        assert (doc["src"]["netns"], doc["dst"]["netns"]) == (f"{lab}-web", f"{lab}-db")
+
+        inspected = json.loads(kn("-o", "json", "inspect", lab).stdout)
+        assert inspected["drift"]["clean"], inspected["drift"]
+
+        # break the overlay in one place: node1 forgets where node2's VTEP is
+        node1 = f"{lab}-node1"
+        fdb = json.loads(subprocess.run(["bridge", "-j", "-n", node1, "fdb", "show", "dev", "flannel.1"],
+                                        capture_output=True, text=True, check=True).stdout)
+        entry = next(f for f in fdb if f.get("dst"))  # node2's VTEP
+        subprocess.run(["bridge", "-n", node1, "fdb", "del", entry["mac"], "dev", "flannel.1", "dst", entry["dst"]],
+                       check=True)
+
+        drift = json.loads(kn("-o", "json", "inspect", lab).stdout)["drift"]
+        assert not drift["clean"]
+        assert [(r["type"], r["mac"], r["dst"]) for r in drift["missing"]] == [("fdb", entry["mac"], entry["dst"])]
+
+        checked = kn("-o", "json", "check", lab)
+        assert checked.code == ExitCode.CHECK_FAILED
+        failed = [i for i in json.loads(checked.stdout)["items"] if i["status"] == "fail"]
+        assert failed and all("trace" in i for i in failed)
+        stops = {(i["trace"]["forward"]["stop"] or {}).get("reason") for i in failed if i["from"] == "web"}
+        assert stops == {"no_fdb"}, failed
+        human = kn("check", lab)
+        assert "why web -> db" in human.stdout and "STOPPED (no_fdb)" in human.stdout
+
+        # apply repairs exactly that, and check passes again
+        repaired = json.loads(kn("-o", "json", "apply", str(path)).stdout)
+        assert [(op["action"], op["resource"]["type"]) for op in repaired["items"]] == [("create", "fdb")]
+        assert kn("check", lab).code == 0
+    finally:
+        assert kn("destroy", lab).code == 0
