@@ -27,7 +27,7 @@ class FakeBackend:
     def observe_one(self, res: Resource) -> Snapshot:
         return self.state
 
-    def snapshot(self, netns: str | None, types: frozenset[str]) -> Snapshot:
+    def snapshot(self, netns: str | None, types: frozenset[str], peers: bool = True) -> Snapshot:
         return self.state
 
     def settle(self) -> None:

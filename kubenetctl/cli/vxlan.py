@@ -62,7 +62,7 @@ def _derived_mtu(ex, netns: str | None, dev: str | None, local: str | None) -> i
         underlay = ex.get_link(netns, dev)
         return overlay_mtu(underlay.mtu, ipv6)
     if local:
-        snap = ex.snapshot(netns)
+        snap = ex.snapshot(netns, peers=False)
         for a in snap.of_type("address"):
             if a.cidr.split("/")[0] == local:
                 return overlay_mtu(snap.get(("link", netns, a.link)).mtu, ipv6)

@@ -59,8 +59,8 @@ class Kernel:
         found = snap.get(("link", netns, name))
         return found if isinstance(found, Link) else None
 
-    def snapshot(self, netns: str | None, types: frozenset[str]) -> Snapshot:
-        return self.ex.snapshot(netns, types)
+    def snapshot(self, netns: str | None, types: frozenset[str], peers: bool = True) -> Snapshot:
+        return self.ex.snapshot(netns, types, peers)
 
 
 def _netns(req: Request) -> str:
@@ -149,7 +149,7 @@ def _create_shared(kernel: Kernel, res: Any) -> None:
 def _bridge(kernel: Kernel, conf: BridgeConf, ips: list[dict[str, Any]]) -> str | None:
     """The bridge and what hangs off it; not part of the rollback (other pods use it).
     Returns the bridge's MAC (set at creation, so that it does not follow its ports)."""
-    snap = kernel.snapshot(None, frozenset({"link", "address"}))
+    snap = kernel.snapshot(None, frozenset({"link", "address"}), peers=False)  # one bridge: no peer lookups
     current = snap.get(("link", None, conf.bridge))
     if isinstance(current, Link) and current.kind != "bridge":
         raise CniError(spec.CONFLICT, f"{conf.bridge} exists and is a {current.kind}, not a bridge")

@@ -73,8 +73,8 @@ class NetlinkBackend:
         sysctls = [res] if isinstance(res, Sysctl) else []
         return observe(self.sessions, [ns], types=_types_for(res), related=related, sysctls=sysctls)
 
-    def snapshot(self, netns: str | None, types: frozenset[str]) -> Snapshot:
-        return observe(self.sessions, [netns], types=types)
+    def snapshot(self, netns: str | None, types: frozenset[str], peers: bool = True) -> Snapshot:
+        return observe(self.sessions, [netns], types=types, peers=peers)
 
     def run(self, op: Op, owner: str) -> None:
         self.owner = owner
