@@ -22,6 +22,7 @@ Results are also written to bench/results/apply-<time>.json.
 from __future__ import annotations
 
 import json
+import argparse
 import os
 import random
 import resource
@@ -140,13 +141,11 @@ def teardown_script(prefix: str) -> float:
 def main() -> None:
     if os.geteuid() != 0:
         raise SystemExit("run as root: the benchmark creates namespaces")
-    args = sys.argv[1:]
-    repeat = 1
-    if "--repeat" in args:
-        at = args.index("--repeat")
-        repeat = int(args[at + 1])
-        del args[at:at + 2]
-    sizes = [int(a) for a in args] or [100, 1000]
+    parser = argparse.ArgumentParser(description=(__doc__ or "").strip().splitlines()[0])
+    parser.add_argument("sizes", nargs="*", type=int, default=[100, 1000], help="pod counts (default: 100 1000)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each size")
+    args = parser.parse_args()
+    repeat, sizes = args.repeat, args.sizes
     exe = shutil.which("kubenetctl", path=str(Path(sys.executable).parent)) or shutil.which("kubenetctl")
     kn = [exe] if exe else [sys.executable, "-m", "kubenetctl"]
     results = []

@@ -1,4 +1,4 @@
-"""Read what inspect and trace look at: the kernel (and, once wired, a lab's recorded state).
+"""Read what inspect and trace look at: the kernel, and a lab's recorded state.
 
 The only part of inspect/trace that touches the kernel; it imports the netlink layer
 when called, never at import time (start-up cost).
