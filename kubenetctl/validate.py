@@ -84,6 +84,15 @@ def unicast_mac(value: str, field: str = "mac") -> str:
     return norm
 
 
+def is_ip(value: object) -> bool:
+    """Whether value is an IPv4 or IPv6 address (no prefix)."""
+    try:
+        ipaddress.ip_address(value)  # type: ignore[arg-type]
+        return True
+    except (ValueError, TypeError):
+        return False
+
+
 def ip(value: str, field: str = "ip") -> str:
     try:
         return str(ipaddress.ip_address(value))

@@ -70,18 +70,10 @@ def trace(
 
 def _lab_of_pod_names(*specs: str) -> str | None:
     """SRC/DST that are neither addresses nor namespaces may be pod names of a recorded lab."""
-    import ipaddress
-
     from kubenetctl.inspect.labs import lab_with_pods
     from kubenetctl.netlink import nsfs
 
-    names = []
-    for spec in specs:
-        try:
-            ipaddress.ip_address(spec)
-        except ValueError:
-            if spec not in ("host", "(host)") and not nsfs.exists(spec):
-                names.append(spec)
+    names = [s for s in specs if not validate.is_ip(s) and s not in ("host", "(host)") and not nsfs.exists(s)]
     return lab_with_pods(names) if names else None
 
 

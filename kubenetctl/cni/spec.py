@@ -10,6 +10,8 @@ import json
 import re
 from typing import Any
 
+from kubenetctl.validate import is_ip
+
 SPEC_VERSION = "1.1.0"
 SUPPORTED_VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 
@@ -145,14 +147,6 @@ def decode_result(data: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- checking what a plugin returned ----------------------------------------------------------
-def _is_ip(value: Any) -> bool:
-    try:
-        ipaddress.ip_address(value)
-        return True
-    except (ValueError, TypeError):
-        return False
-
-
 def _cidr_problem(value: Any, field: str, interface_form: bool) -> str | None:
     if not isinstance(value, str) or "/" not in value:
         return f"{field} {value!r} is not an address with a prefix length (like 10.1.0.5/24)"
@@ -182,7 +176,7 @@ def _dns_problems(dns: Any, field: str) -> list[str]:
     if "domain" in dns and not isinstance(dns["domain"], str):
         out.append(f"{field}.domain must be a string")
     for i, ns in enumerate(dns.get("nameservers") or []):
-        if isinstance(ns, str) and not _is_ip(ns):
+        if isinstance(ns, str) and not is_ip(ns):
             out.append(f"{field}.nameservers[{i}] {ns!r} is not an IP address")
     return out
 
@@ -196,7 +190,7 @@ def _addr_gw_problems(obj: dict[str, Any], where: str, addr: str, gw: str, inter
         p = _cidr_problem(obj[addr], f"{where}.{addr}", interface_form)
         if p:
             out.append(p)
-    if obj.get(gw) is not None and not _is_ip(obj[gw]):
+    if obj.get(gw) is not None and not is_ip(obj[gw]):
         out.append(f"{where}.{gw} {obj[gw]!r} is not an IP address")
     return out
 

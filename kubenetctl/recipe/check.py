@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from kubenetctl.overlay import VXLAN_OVERHEAD_V4
 from kubenetctl.recipe.load import Path, Problem
 from kubenetctl.recipe.topology import UNDERLAY, Topology, items
+from kubenetctl.validate import is_ip
 
 
 class Checker:
@@ -227,7 +228,7 @@ class Checker:
                 for k, ref in enumerate(refs):
                     if ref in senders:
                         continue
-                    if field == "to" and _is_ip(ref):
+                    if field == "to" and is_ip(ref):
                         continue
                     self.add((*path, field, k) if len(refs) > 1 else (*path, field),
                              f"{ref!r} is not a pod, replica set, node" + (" or IP address" if field == "to" else ""),
@@ -263,12 +264,6 @@ def _has_invalid(value: object) -> bool:
     return isinstance(value, list) and any(item is None for item in value)
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return False
 
 
 def check(topo: Topology) -> list[Problem]:

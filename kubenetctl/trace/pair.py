@@ -14,16 +14,9 @@ from kubenetctl.errors import InvalidInput, NotFound
 from kubenetctl.topology import NS, POD, Topology, ns_label
 from kubenetctl.trace.model import DEFAULT_SIZE, PROTOS, Endpoint, Packet, Trace
 from kubenetctl.trace.walk import Walker
+from kubenetctl.validate import is_ip
 
 EPHEMERAL_PORT = 40000  # the static walk's stand-in source port (the probe uses a real one)
-
-
-def _is_ip(spec: str) -> bool:
-    try:
-        ipaddress.ip_address(spec)
-        return True
-    except ValueError:
-        return False
 
 
 def resolve(topo: Topology, spec: str, field: str, pods: Mapping[str, NS] | None = None) -> Endpoint:
@@ -31,7 +24,7 @@ def resolve(topo: Topology, spec: str, field: str, pods: Mapping[str, NS] | None
     pods = pods or {}
     if spec in pods:
         return _in_namespace(topo, spec, pods[spec], "pod", field)
-    if _is_ip(spec):
+    if is_ip(spec):
         ip = str(ipaddress.ip_address(spec))
         spaces = list(dict.fromkeys(ns for ns, _ in topo.holders(ip)))
         if len(spaces) > 1:
