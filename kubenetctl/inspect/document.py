@@ -94,6 +94,10 @@ def namespace(topo: Topology, ns: str | None) -> dict[str, Any]:
         "interfaces": [interface(topo, link) for link in topo.links(ns)],
         "routes": routes,
         "neighbors": [n.to_dict() for n in topo.neighbors(ns)],
+        "masquerade": [
+            {k: v for k, v in m.to_dict().items() if k not in ("type", "netns")}
+            for m in sorted(topo.snap.in_netns(ns), key=lambda r: r.key) if m.TYPE == "masquerade"
+        ],
     }
 
 

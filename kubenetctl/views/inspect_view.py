@@ -110,6 +110,11 @@ def _add_namespace(parent: Tree, item: dict[str, Any], items: list[dict[str, Any
         routes = branch.add(Text("routes", style="dim"))
         for r in item["routes"]:
             routes.add(Text(r["text"]))
+    if item.get("masquerade"):
+        nat = branch.add(Text("nat", style="dim"))
+        for m in item["masquerade"]:
+            nat.add(Text(f"masquerade {m['src']}" + (f" except to {m['exclude']}" if m.get("exclude") else "")
+                         + (f" out {m['out']}" if m.get("out") else "")))
     for child in items:
         if child["role"] == "pod" and child.get("node") == item["name"] and item["role"] in ("node", "host") \
                 and child is not item:
