@@ -63,7 +63,7 @@ _kubenetctl_node() {
     "check")
       subs='' opts='--all --timeout --state-dir --help -h' vals='--timeout=any --state-dir=file' arg='lab' ;;
     "cni")
-      subs='add check del gc install serve status version' opts='--install-completion --show-completion --help -h' vals='' arg='' ;;
+      subs='add check del gc install serve status version' opts='--help -h' vals='' arg='' ;;
     "cni add")
       subs='' opts='--ifname --container-id --args --cap-args --netconfpath --cni-path --cache-dir --rollback --no-rollback --help -h' vals='--ifname=any --container-id=any --args=any --cap-args=any --netconfpath=any --cni-path=any --cache-dir=any' arg='' ;;
     "cni check")
@@ -95,7 +95,7 @@ _kubenetctl_node() {
     "inspect")
       subs='' opts='--compact --graph --out -O --help -h' vals='--graph=choice:dot,mermaid,svg,png --out=any -O=any' arg='lab' ;;
     "ipam")
-      subs='alloc gc list release' opts='--install-completion --show-completion --help -h' vals='' arg='' ;;
+      subs='alloc gc list release' opts='--help -h' vals='' arg='' ;;
     "ipam alloc")
       subs='' opts='--container-id --ifname --subnet --conf --netconfpath --ip --data-dir --help -h' vals='--container-id=any --ifname=any --subnet=any --conf=any --netconfpath=any --ip=any --data-dir=any' arg='' ;;
     "ipam gc")
@@ -105,7 +105,7 @@ _kubenetctl_node() {
     "ipam release")
       subs='' opts='--container-id --ifname --data-dir --help -h' vals='--container-id=any --ifname=any --data-dir=any' arg='' ;;
     "lab")
-      subs='list show' opts='--install-completion --show-completion --help -h' vals='' arg='' ;;
+      subs='list show' opts='--help -h' vals='' arg='' ;;
     "lab list")
       subs='' opts='--state-dir --help -h' vals='--state-dir=file' arg='' ;;
     "lab show")
@@ -139,7 +139,7 @@ _kubenetctl_node() {
     "plan")
       subs='' opts='--node --state-dir --help -h' vals='--node=any --state-dir=file' arg='file' ;;
     "recipe")
-      subs='schema' opts='--install-completion --show-completion --help -h' vals='' arg='' ;;
+      subs='schema' opts='--help -h' vals='' arg='' ;;
     "recipe schema")
       subs='' opts='--help -h' vals='' arg='' ;;
     "route")

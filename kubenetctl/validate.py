@@ -70,6 +70,22 @@ def port(value: int, field: str = "port") -> int:
     return value
 
 
+_SYSCTL_PART = re.compile(r"^[A-Za-z0-9_][-A-Za-z0-9_.]*$")
+
+
+def sysctl_key(value: str, field: str = "name") -> str:
+    """A per-namespace net.* sysctl: dotted (net.ipv4.ip_forward) or, when a part holds
+    dots (an interface like eth0.100), slashed (net/ipv4/conf/eth0.100/forwarding).
+    Only net.* lives in a network namespace; nothing may climb out of /proc/sys/net."""
+    parts = value.split("/") if "/" in value else value.split(".")
+    if parts[0] != "net" or len(parts) < 3 or not all(_SYSCTL_PART.match(p) for p in parts):
+        raise InvalidInput(
+            f"{field}: {value!r} is not a per-namespace net.* sysctl",
+            hint="for example net.ipv4.ip_forward, or net/ipv4/conf/eth0.100/forwarding",
+        )
+    return value
+
+
 def mac(value: str, field: str = "mac") -> str:
     norm = value.strip().lower().replace("-", ":")
     if not _MAC.match(norm):

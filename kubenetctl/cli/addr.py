@@ -8,11 +8,11 @@ import typer
 
 from kubenetctl import validate
 from kubenetctl.cli import listing
-from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, ensure_all, list_output, remove_all
+from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, ensure_all, group, list_output, remove_all
 from kubenetctl.cli.veth import AllOpt
 from kubenetctl.resources import Address
 
-app = typer.Typer(help="Interface addresses.", no_args_is_help=True, add_completion=False)
+app = group("Interface addresses.")
 Dev = Annotated[str, typer.Argument(help="Interface.")]
 Cidr = Annotated[str, typer.Argument(help="Address with prefix, e.g. 10.244.1.2/24.")]
 

@@ -8,11 +8,11 @@ import typer
 
 from kubenetctl import validate
 from kubenetctl.cli import listing
-from kubenetctl.cli.common import ForceOpt, MtuOpt, NetnsOpt, check_netns, ensure_all, executor, list_output, remove_all, report
+from kubenetctl.cli.common import ForceOpt, MtuOpt, NetnsOpt, check_netns, ensure_all, executor, group, list_output, remove_all, report
 from kubenetctl.cli.veth import AllOpt
 from kubenetctl.resources import Address, Link
 
-app = typer.Typer(help="Linux bridges and their ports.", no_args_is_help=True, add_completion=False)
+app = group("Linux bridges and their ports.")
 
 
 @app.command("add")

@@ -8,15 +8,12 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-from kubenetctl.cli.common import G
+from kubenetctl.cli.common import G, group
 from kubenetctl.cni.client import DEFAULT_SOCKET
 from kubenetctl.errors import NotFound
 from kubenetctl.views.output import Format, document, emit
 
-app = typer.Typer(
-    help="Run a CNI network's plugins against a network namespace, like a container runtime.",
-    no_args_is_help=True,
-)
+app = group("Run a CNI network's plugins against a network namespace, like a container runtime.")
 
 NetworkArg = Annotated[str, typer.Argument(help="Network name in NETCONFPATH, or a .conf/.conflist file.")]
 NetnsArg = Annotated[str, typer.Argument(help="Network namespace: a name in /run/netns or a path.")]

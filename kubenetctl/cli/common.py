@@ -41,6 +41,11 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Delete even if kubenetc
 MtuOpt = Annotated[Optional[int], typer.Option("--mtu", help="MTU in bytes (68..65535).")]
 
 
+def group(help: str) -> typer.Typer:
+    """A command group. No --install-completion: the shipped static scripts are the completion."""
+    return typer.Typer(help=help, no_args_is_help=True, add_completion=False)
+
+
 def verb(fn: Any) -> typer.Typer:
     """A top-level command as an app of its own, so that cli/main.py imports its module only
     when the command is used (a one-command app is that command)."""

@@ -8,12 +8,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from kubenetctl.cli.common import G, list_output
-from kubenetctl.errors import InvalidInput, NotFound
+from kubenetctl.cli.common import G, group, list_output
+from kubenetctl.errors import InvalidInput, NotFound, PermissionDenied
 from kubenetctl.ipam.store import DEFAULT_DATA_DIR, FileStore
 from kubenetctl.views.output import document, emit
 
-app = typer.Typer(help="IP address store compatible with the reference host-local plugin.", no_args_is_help=True)
+app = group("IP address store compatible with the reference host-local plugin.")
 
 DataDirOpt = Annotated[str, typer.Option("--data-dir", envvar="KUBENETCTL_IPAM_DATA_DIR",
                                          help="host-local dataDir (one directory per network).")]
@@ -106,6 +106,10 @@ def _networks(data_dir: str, network: str | None) -> list[str]:
         return sorted(n for n in os.listdir(data_dir) if os.path.isdir(os.path.join(data_dir, n)))
     except FileNotFoundError:
         raise NotFound(f"IPAM data directory {data_dir} does not exist", hint="pass --data-dir") from None
+    except NotADirectoryError:
+        raise InvalidInput(f"--data-dir: {data_dir} is not a directory") from None
+    except PermissionError:
+        raise PermissionDenied(f"cannot read the IPAM data directory {data_dir}", hint="run as root") from None
 
 
 def _rows(data_dir: str, network: str | None, cache_dir: str) -> list[dict[str, Any]]:

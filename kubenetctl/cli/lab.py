@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from kubenetctl.cli.common import G, list_output, require_root, verb
+from kubenetctl.cli.common import G, group, list_output, require_root, verb
 from kubenetctl.errors import CheckFailed, KubenetError, PermissionDenied
 from kubenetctl.views.output import document, emit
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from kubenetctl.recipe import RecipeInvalid
     from kubenetctl.state.store import Store
 
-app = typer.Typer(help="Recorded labs: list them, show one.", no_args_is_help=True)
+app = group("Recorded labs: list them, show one.")
 
 FileArg = Annotated[str, typer.Argument(help="Recipe file (YAML, kind: Lab).", metavar="FILE", show_default=False)]
 LabArg = Annotated[str, typer.Argument(help="Lab name (see 'kubenetctl lab list').", metavar="LAB", show_default=False)]

@@ -8,12 +8,12 @@ import typer
 
 from kubenetctl import validate
 from kubenetctl.cli import listing
-from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, executor, list_output, report
+from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, executor, group, list_output, report
 from kubenetctl.cli.veth import AllOpt
 from kubenetctl.errors import InvalidInput
 from kubenetctl.resources import Link
 
-app = typer.Typer(help="Links of any kind.", no_args_is_help=True, add_completion=False)
+app = group("Links of any kind.")
 Name = Annotated[str, typer.Argument(help="Link name.")]
 
 

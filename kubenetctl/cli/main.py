@@ -94,6 +94,9 @@ class KubenetGroup(TyperGroup):
             return 130
         except BrokenPipeError:
             return 0
+        except PermissionError as exc:  # a file or directory the user may not touch
+            _error_line(f"permission denied: {exc.filename or exc}", "run as root, or point kubenetctl at files you can use")
+            return int(ExitCode.PERMISSION)
         except Exception as exc:  # a bug: one line unless asked for more
             if G.verbose >= 2:
                 traceback.print_exc()

@@ -8,12 +8,12 @@ import typer
 
 from kubenetctl import validate
 from kubenetctl.cli import listing
-from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, ensure_all, list_output, remove_all
+from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, ensure_all, group, list_output, remove_all
 from kubenetctl.cli.veth import AllOpt
 from kubenetctl.resources import Fdb, Neighbor
 
-neigh_app = typer.Typer(help="Permanent neighbour (ARP/NDP) entries.", no_args_is_help=True, add_completion=False)
-fdb_app = typer.Typer(help="FDB entries of VXLAN devices (MAC -> remote VTEP).", no_args_is_help=True, add_completion=False)
+neigh_app = group("Permanent neighbour (ARP/NDP) entries.")
+fdb_app = group("FDB entries of VXLAN devices (MAC -> remote VTEP).")
 
 Dev = Annotated[str, typer.Argument(help="Interface.")]
 Ip = Annotated[str, typer.Argument(help="Neighbour IP address.")]

@@ -8,12 +8,12 @@ from typing import Annotated
 import typer
 
 from kubenetctl import validate
-from kubenetctl.cli.common import ForceOpt, ensure_all, list_output, remove_all, require_root
+from kubenetctl.cli.common import ForceOpt, ensure_all, group, list_output, remove_all, require_root
 from kubenetctl.errors import InvalidInput, NotFound, PermissionDenied
 from kubenetctl.netlink import nsfs
 from kubenetctl.resources import Netns
 
-app = typer.Typer(help="Network namespaces (the pods and nodes of a lab).", no_args_is_help=True, add_completion=False)
+app = group("Network namespaces (the pods and nodes of a lab).")
 
 Names = Annotated[list[str], typer.Argument(help="Namespace names.", show_default=False)]
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 
-import typer
 
-app = typer.Typer(help="The recipe format: its JSON Schema for editors and CI.", no_args_is_help=True)
+from kubenetctl.cli.common import group
+
+app = group("The recipe format: its JSON Schema for editors and CI.")
 
 
 @app.callback()

@@ -8,12 +8,12 @@ import typer
 
 from kubenetctl import validate
 from kubenetctl.cli import listing
-from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, ensure_all, list_output, remove_all
+from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, ensure_all, group, list_output, remove_all
 from kubenetctl.cli.veth import AllOpt
 from kubenetctl.errors import InvalidInput
 from kubenetctl.resources import MAIN_TABLE, Route
 
-app = typer.Typer(help="Routes.", no_args_is_help=True, add_completion=False)
+app = group("Routes.")
 
 Dst = Annotated[str, typer.Argument(help="Destination network, or 'default'.")]
 ViaOpt = Annotated[Optional[str], typer.Option("--via", help="Gateway address.")]

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 import typer
 
-from kubenetctl.cli.common import NetnsOpt, check_netns, ensure_all, list_output
-from kubenetctl.errors import InvalidInput
+from kubenetctl import validate
+from kubenetctl.cli.common import NetnsOpt, check_netns, ensure_all, group, list_output
+from kubenetctl.errors import NotFound
 from kubenetctl.netlink import nsfs
 from kubenetctl.resources import Sysctl
 
-app = typer.Typer(help="Per-namespace sysctls (net.*).", no_args_is_help=True, add_completion=False)
+app = group("Per-namespace sysctls (net.*).")
 Key = Annotated[str, typer.Argument(help="Key under net., e.g. net.ipv4.ip_forward.")]
-_KEY = re.compile(r"^net[./][A-Za-z0-9_./-]+$")
 
 
 def _key(key: str) -> str:
-    if not _KEY.match(key) or ".." in key.replace(".", "/").split("/"):
-        raise InvalidInput(f"KEY: {key!r} is not a net.* sysctl", hint="for example net.ipv4.ip_forward")
-    return key
+    return validate.sysctl_key(key, "KEY")
 
 
 @app.command("set")
@@ -37,5 +34,5 @@ def get(key: Key, netns: NetnsOpt = None) -> None:
     try:
         value = nsfs.read_sysctl(netns, _key(key))
     except FileNotFoundError:
-        raise InvalidInput(f"KEY: sysctl {key} does not exist") from None
+        raise NotFound(f"KEY: sysctl {key} does not exist on this kernel (netns {netns or 'host'})") from None
     list_output("SysctlList", ["NETNS", "KEY", "VALUE"], [{"netns": netns, "name": key, "value": value}], ["netns", "name", "value"])

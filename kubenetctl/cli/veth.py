@@ -8,11 +8,11 @@ import typer
 
 from kubenetctl import validate
 from kubenetctl.cli import listing
-from kubenetctl.cli.common import ForceOpt, MtuOpt, NetnsOpt, check_netns, executor, list_output, remove_all, report
+from kubenetctl.cli.common import ForceOpt, MtuOpt, NetnsOpt, check_netns, executor, group, list_output, remove_all, report
 from kubenetctl.errors import InvalidInput
 from kubenetctl.resources import Address, Link
 
-app = typer.Typer(help="veth pairs (a pod's cable to its node).", no_args_is_help=True, add_completion=False)
+app = group("veth pairs (a pod's cable to its node).")
 
 AllOpt = Annotated[bool, typer.Option("--all", "-A", help="Every namespace.")]
 LINK_COLUMNS = ["NETNS", "NAME", "PEER", "PEER NETNS", "MTU", "STATE", "MASTER", "ADDRESSES", "OWNER"]

@@ -8,11 +8,11 @@ import typer
 
 from kubenetctl import validate
 from kubenetctl.cli import listing
-from kubenetctl.cli.common import ForceOpt, MtuOpt, NetnsOpt, check_netns, ensure_all, list_output, remove_all
+from kubenetctl.cli.common import ForceOpt, MtuOpt, NetnsOpt, check_netns, ensure_all, group, list_output, remove_all
 from kubenetctl.cli.veth import AllOpt
 from kubenetctl.resources import Address, Link
 
-app = typer.Typer(help="802.1Q VLAN sub-interfaces.", no_args_is_help=True, add_completion=False)
+app = group("802.1Q VLAN sub-interfaces.")
 
 
 @app.command("add")

@@ -10,14 +10,14 @@ import typer
 
 from kubenetctl import validate
 from kubenetctl.cli import listing
-from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, executor, list_output, remove_all, report
+from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, executor, group, list_output, remove_all, report
 from kubenetctl.cli.veth import AllOpt
 from kubenetctl.errors import InvalidInput, NotFound
 from kubenetctl.overlay import FLANNEL_PORT, flood_peer, overlay_mtu, unicast_peer
 from kubenetctl.resources import Address, Link
 
-app = typer.Typer(help="VXLAN devices and their remote peers.", no_args_is_help=True, add_completion=False)
-peer_app = typer.Typer(help="Remote VTEPs of a VXLAN device.", no_args_is_help=True, add_completion=False)
+app = group("VXLAN devices and their remote peers.")
+peer_app = group("Remote VTEPs of a VXLAN device.")
 app.add_typer(peer_app, name="peer")
 
 DEFAULT_MTU_WITHOUT_UNDERLAY = 1450

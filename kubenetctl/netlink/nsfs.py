@@ -13,7 +13,7 @@ import os
 from contextlib import contextmanager
 from typing import Iterator
 
-from kubenetctl.errors import KernelError, NotFound, PermissionDenied
+from kubenetctl.errors import InvalidInput, KernelError, NotFound, PermissionDenied
 
 NETNS_RUN_DIR: str | None = None  # None: $KUBENETCTL_NETNS_DIR or /run/netns, read at each call
 CLONE_NEWNET = 0x40000000
@@ -105,8 +105,12 @@ def interface_names(name: str | None) -> list[str]:
 
 
 def sysctl_path(key: str) -> str:
-    """net.ipv4.ip_forward or net/ipv4/conf/eth0.100/forwarding (slashes when a part has dots)."""
-    return "/proc/sys/" + (key if "/" in key else key.replace(".", "/"))
+    """net.ipv4.ip_forward or net/ipv4/conf/eth0.100/forwarding (slashes when a part has dots);
+    never a path outside /proc/sys/net (validate.sysctl_key checks keys at the edges too)."""
+    path = os.path.normpath("/proc/sys/" + (key if "/" in key else key.replace(".", "/")))
+    if not path.startswith("/proc/sys/net/"):
+        raise InvalidInput(f"sysctl {key!r} is not under net.*", hint="only per-namespace net.* sysctls can be set")
+    return path
 
 
 def read_sysctl(netns: str | None, key: str) -> str:

@@ -87,12 +87,24 @@ def _pos(mark: Any) -> Pos:
     return Pos(mark.line + 1, mark.column + 1)
 
 
+MAX_VALUES = 200_000  # a 1,000-pod low-level recipe has ~30,000; an alias "billion laughs" has billions
+
+
+class _TooBig(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.node = node
+
+
 class _Builder:
     def __init__(self, loader: yaml.SafeLoader, doc: Document) -> None:
         self.loader = loader
         self.doc = doc
+        self.count = 0
 
     def build(self, node: yaml.Node, path: Path) -> Any:
+        self.count += 1
+        if self.count > MAX_VALUES:  # aliases (*name) expand: stop before memory runs out
+            raise _TooBig(node)
         self.doc.values[path] = _pos(node.start_mark)
         if isinstance(node, yaml.MappingNode):
             self.loader.flatten_mapping(node)  # YAML merge keys (<<: *anchor)
@@ -126,6 +138,11 @@ def loads(text: str, source: str = "<recipe>") -> Document:
             doc.problems.append(Problem((), "the file is empty", hint="start from a recipe in recipes/", pos=Pos(1, 1)))
             return doc
         doc.data = _Builder(loader, doc).build(node, ())
+    except _TooBig as exc:
+        doc.data = None
+        doc.problems.append(Problem((), f"the recipe expands to more than {MAX_VALUES:,} values",
+                                    hint="YAML aliases (*name) that repeat each other multiply; write the values out",
+                                    pos=_pos(exc.node.start_mark)))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(str(part) for part in (exc.context, exc.problem) if part)

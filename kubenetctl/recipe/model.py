@@ -269,7 +269,11 @@ def _sysctl_value(value: Any) -> Any:
 
 
 class SysctlSpec(_Placed):
-    name: str = Field(pattern=r"^[a-z0-9_]+([./][-a-zA-Z0-9_.]+)+$", description="Dotted key, like net.ipv4.ip_forward.")
+    name: Annotated[
+        str, _field_check(validate.sysctl_key),
+        _schema(type="string", pattern=r"^net[./][-a-zA-Z0-9_./]+$",
+                description="A per-namespace net.* key, like net.ipv4.ip_forward (slashes when a part has dots)."),
+    ]
     value: Annotated[str, BeforeValidator(_sysctl_value), _schema(type=["string", "integer"])]
 
 

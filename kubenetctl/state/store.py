@@ -103,7 +103,10 @@ class Store:
         state = None
         try:
             with open(state_path, encoding="utf-8") as fh:
-                state = LabState.from_dict(json.load(fh))
+                data = json.load(fh)
+            if not isinstance(data, dict):
+                raise ValueError(f"a JSON {type(data).__name__}, not a lab state object")
+            state = LabState.from_dict(data)
         except FileNotFoundError:
             pass
         except PermissionError:

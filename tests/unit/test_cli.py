@@ -95,3 +95,16 @@ def test_a_kernel_command_loads_pyroute2_lean():
     loaded = _imports_after(["link", "list"])  # a link dump of this namespace: no root needed
     assert "pyroute2.iproute.linux" in loaded
     assert "pyroute2" not in loaded and not any(m.startswith(("pyroute2.ndb", "pyroute2.ipdb")) for m in loaded)
+
+
+def test_no_command_offers_typer_dynamic_completion():
+    """--install-completion would edit ~/.bashrc and start Python on every TAB; the shipped
+    static scripts are the completion."""
+    import typer
+
+    from kubenetctl.cli.completion import walk
+    from kubenetctl.cli.main import app
+
+    offered = [(node.path, name) for node in walk(typer.main.get_command(app)) for opt in node.options
+               for name in opt.names if name in ("--install-completion", "--show-completion")]
+    assert offered == []

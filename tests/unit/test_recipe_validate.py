@@ -127,3 +127,17 @@ def test_cli_missing_file_is_not_found():
     result = kn("validate", "/nonexistent/recipe.yaml")
     assert result.code == ExitCode.NOT_FOUND
     assert "recipe file /nonexistent/recipe.yaml does not exist" in result.stderr
+
+
+def test_an_alias_bomb_is_refused_quickly():
+    """Nested YAML aliases multiply ("billion laughs"): 10**9 values from a 500-byte file."""
+    lines = ["apiVersion: kubenetctl/v1", "kind: Lab", "metadata: {name: bomb}", "x0: &a0 [1,1,1,1,1,1,1,1,1,1]"]
+    lines += [f"x{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    doc = loads("\n".join(lines) + "\n", "bomb.yaml")
+    assert doc.data is None
+    assert [p.text("bomb.yaml") for p in doc.problems] == ["bomb.yaml:4:18: the recipe expands to more than 200,000 values"]
+
+
+def test_merge_keys_still_work():
+    doc = loads("base: &b {mtu: 1450}\nnet: {<<: *b, name: x}\n", "m.yaml")
+    assert doc.problems == [] and doc.data["net"] == {"mtu": 1450, "name": "x"}

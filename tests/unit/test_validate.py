@@ -59,3 +59,25 @@ def test_netns_name():
     for bad in ("", "a/b", "..", "."):
         with pytest.raises(InvalidInput):
             validate.netns_name(bad)
+
+
+@pytest.mark.parametrize("key", ["net.ipv4.ip_forward", "net/ipv4/conf/eth0.100/forwarding", "net.ipv6.conf.all.forwarding"])
+def test_sysctl_keys_ok(key):
+    assert validate.sysctl_key(key) == key
+
+
+@pytest.mark.parametrize("key", [
+    "net/../../../tmp/x", "net/ipv4/../../../etc/hostname", "net..ipv4.ip_forward", "kernel.hostname",
+    "vm.swappiness", "net", "net.ipv4", "net/ipv4/conf/./x", "/net/ipv4/ip_forward",
+])
+def test_sysctl_keys_never_leave_proc_sys_net(key):
+    with pytest.raises(InvalidInput, match="is not a per-namespace net"):
+        validate.sysctl_key(key, "KEY")
+
+
+def test_sysctl_path_refuses_escapes_even_unvalidated():
+    from kubenetctl.netlink.nsfs import sysctl_path
+
+    assert sysctl_path("net/ipv4/conf/eth0.100/forwarding") == "/proc/sys/net/ipv4/conf/eth0.100/forwarding"
+    with pytest.raises(InvalidInput):
+        sysctl_path("net/../../etc/passwd")
