@@ -131,9 +131,6 @@ class Topology:
                 out.update(c.netns for c in self._children.get((ns, link.name), []))
         return out
 
-    def with_role(self, role: str) -> list[NS]:
-        return [ns for ns in self.namespaces() if self.role(ns) == role]
-
     def node_of(self, ns: NS) -> NS | bool:
         """The node (or host) a pod hangs off; False when it has none."""
         for link in self.links(ns):
@@ -290,13 +287,6 @@ class Topology:
         """Effective reverse-path filter mode on `dev`: max(conf.all, conf.<dev>)."""
         values = [self.sysctl(ns, f"net.ipv4.conf.{k}.rp_filter", "0") for k in ("all", dev)]
         return max(int(v or 0) for v in values)
-
-
-def pods_and_nodes(topo: Topology) -> dict[str, list[NS]]:
-    out: dict[str, list[NS]] = {HOST: [], NODE: [], POD: [], OTHER: []}
-    for ns in topo.namespaces():
-        out.setdefault(topo.role(ns), []).append(ns)
-    return out
 
 
 def restrict(snap: Snapshot, namespaces: Iterable[NS]) -> Snapshot:

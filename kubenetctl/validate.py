@@ -66,7 +66,7 @@ def vni(value: int, field: str = "vni") -> int:
 
 def port(value: int, field: str = "port") -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not PORT_MIN <= value <= PORT_MAX:
-        raise InvalidInput(f"{field}: UDP port {value!r} is out of range {PORT_MIN}..{PORT_MAX}")
+        raise InvalidInput(f"{field}: port {value!r} is out of range {PORT_MIN}..{PORT_MAX}")
     return value
 
 

@@ -126,7 +126,7 @@ def names(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     nss, links = n.leftovers()
     remove(nss, links)
     passed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.passed
-    if (nss or links) and passed and not request.node.get_closest_marker("cleanup_by_fixture"):
+    if (nss or links) and passed:
         pytest.fail(f"test leaked namespaces {nss} and links {links}")
 
 

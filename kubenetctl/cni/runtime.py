@@ -25,7 +25,6 @@ from kubenetctl.cni.invoke import Outcome, find_plugin, run_plugin
 from kubenetctl.errors import Busy, Conflict, ExitCode, InvalidInput, KubenetError, NotFound
 
 DEFAULT_NETCONFPATH = "/etc/cni/net.d"
-DEFAULT_CNI_PATH = "/opt/cni/bin:/usr/lib/cni"
 DEFAULT_CACHE_DIR = "/var/lib/cni"
 CACHE_KIND = "cniCacheV1"
 
@@ -57,7 +56,6 @@ class NetworkList:
     raw: bytes
     disable_check: bool = False
     disable_gc: bool = False
-    cni_versions: list[str] = field(default_factory=list)
 
 
 def _load_json(path: str) -> tuple[Any, bytes]:
@@ -83,6 +81,13 @@ def _as_list(data: Any, raw: bytes, path: str) -> NetworkList:
     if not isinstance(name, str) or not spec.NAME_RE.match(name):
         raise InvalidInput(f"{path}: name {name!r} is missing or holds characters other than letters, digits, '_', '.', '-'")
     version = data.get("cniVersion") or "0.1.0"
+    offered = data.get("cniVersions")
+    if offered is not None:  # CNI 1.1: the runtime picks the highest version it also speaks
+        usable = [v for v in spec.SUPPORTED_VERSIONS if isinstance(offered, list) and v in offered]
+        if not usable:
+            raise InvalidInput(f"{path}: cniVersions {offered!r} names no version kubenetctl speaks",
+                               hint=f"kubenetctl speaks {', '.join(spec.SUPPORTED_VERSIONS)}")
+        version = usable[-1]
     if version not in spec.SUPPORTED_VERSIONS:
         raise InvalidInput(f"{path}: cniVersion {version!r} is not one of {', '.join(spec.SUPPORTED_VERSIONS)}")
     if "plugins" in data:
@@ -96,9 +101,8 @@ def _as_list(data: Any, raw: bytes, path: str) -> NetworkList:
     for i, p in enumerate(plugins):
         if not isinstance(p, dict) or not isinstance(p.get("type"), str) or not p["type"]:
             raise InvalidInput(f"{path}: plugins[{i}].type is missing")
-    versions = data.get("cniVersions") or []
     return NetworkList(name, version, plugins, path, raw_list, bool(data.get("disableCheck")),
-                       bool(data.get("disableGC")), versions if isinstance(versions, list) else [])
+                       bool(data.get("disableGC")))
 
 
 def load(network: str, netconfpath: str | None = None) -> NetworkList:
@@ -361,8 +365,9 @@ class Driver:
                                        + "; ".join(problems))
                 prev, raw = result, out.stdout
         except KubenetError as exc:
-            if rollback and done:
-                notes = self._rollback(nl, att, prev, nl.plugins[:done], report)
+            undo = nl.plugins[:done - 1] if _invalid_config(exc) else nl.plugins[:done]
+            if rollback and undo:
+                notes = self._rollback(nl, att, prev, undo, report)
                 exc.hint = "; ".join(filter(None, [exc.hint, notes]))
             raise
         if prev is None:
@@ -482,3 +487,9 @@ class Driver:
             report.extra["note"] = f"{', '.join(unsupported)} cannot speak cniVersion {nl.cni_version}"
         return report
 
+
+def _invalid_config(exc: KubenetError) -> bool:
+    """The failing plugin refused its configuration (CNI code 7): it created nothing, and the
+    same configuration would make its rollback DEL fail the same way; the plugins before it
+    are still rolled back."""
+    return isinstance(exc, PluginFailed) and exc.code == 7

@@ -52,7 +52,7 @@ from typing import Callable, NoReturn
 
 from kubenetctl import __version__
 from kubenetctl.cni import client
-from kubenetctl.errors import Busy, Conflict, InvalidInput, KernelError, PermissionDenied
+from kubenetctl.errors import Busy, Conflict, InvalidInput, KernelError, NotFound, PermissionDenied
 
 DEFAULT_SOCKET = client.DEFAULT_SOCKET
 DEFAULT_TIMEOUT = 300.0  # seconds; the IPAM lock alone may be waited on for 60 s
@@ -243,18 +243,30 @@ def _lock_and_bind(path: str) -> tuple[socket.socket, int]:
     if len(os.fsencode(path)) > 107:
         raise InvalidInput(f"--socket {path}: a unix socket path is at most 107 bytes")
     _must_be_a_socket(path)  # before anything is created; checked again under the lock
+    parent = os.path.dirname(path) or "."
     try:
-        os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
-        lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        if parent == os.path.dirname(DEFAULT_SOCKET):
+            os.makedirs(parent, mode=0o755, exist_ok=True)  # only the default's /run/kubenetctl
+        elif not os.path.isdir(parent):
+            raise NotFound(f"--socket {path}: the directory {parent} does not exist", hint="create it first")
+        while True:
+            lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(lock)
+                raise Busy(f"another kubenetctl cni server is serving {path}", hint="stop it first") from None
+            try:
+                if os.stat(path + ".lock").st_ino == os.fstat(lock).st_ino:
+                    break  # still the lock file (not one a stopping server just removed)
+            except FileNotFoundError:
+                pass
+            os.close(lock)
     except PermissionError:
         raise PermissionDenied(f"cannot create {path}", hint="run the server as root") from None
     except OSError as exc:
         raise KernelError(f"cannot create {path}: {exc.strerror}") from None
     try:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise Busy(f"another kubenetctl cni server is serving {path}", hint="stop it first") from None
         if _must_be_a_socket(path):
             os.unlink(path)  # stale: its server is gone, since we hold the lock
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -297,7 +309,7 @@ class Server:
         self.sel.register(self.listener, selectors.EVENT_READ, self._accept)
         self._wake_r, wake_w = socket.socketpair()
         wake_w.setblocking(False)
-        self._wake_w = wake_w
+        self._wake_w = wake_w  # keep it referenced: set_wakeup_fd writes to its fd
         self._wake_r.setblocking(False)
         self.sel.register(self._wake_r, selectors.EVENT_READ, self._woken)
         signal.set_wakeup_fd(wake_w.fileno())
@@ -343,6 +355,11 @@ class Server:
             self._forget(job)
         self.sel.close()
         if self.lock >= 0:
+            try:  # remove the lock file while holding it (a newer server re-checks its inode)
+                if os.stat(self.path + ".lock").st_ino == os.fstat(self.lock).st_ino:
+                    os.unlink(self.path + ".lock")
+            except FileNotFoundError:
+                pass
             os.close(self.lock)
             self.lock = -1
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Iterable
 
 from kubenetctl.ipam.store import Allocation
 
@@ -71,6 +70,3 @@ def gather(cache_dir: str | None, need_kernel: bool = True) -> Evidence:
         addresses = interface_addresses()
     return Evidence(cached, addresses, {p: os.path.exists(p) for p in set(cached.values())})
 
-
-def verdicts(network: str, allocs: Iterable[Allocation], ev: Evidence) -> list[tuple[Allocation, Verdict]]:
-    return [(a, decide(network, a, ev)) for a in allocs]

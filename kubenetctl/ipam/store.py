@@ -94,7 +94,8 @@ class FileStore:
             raise Busy(f"cannot open the IPAM store {self.dir}: {exc.strerror}") from None
         try:
             deadline = time.monotonic() + timeout
-            while True:
+            pause = 0.0005
+            while True:  # flock has no timeout: try, then back off (0.5 ms doubling to 20 ms)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
@@ -102,7 +103,8 @@ class FileStore:
                     if time.monotonic() >= deadline:
                         raise Busy(f"the IPAM store {self.dir} stayed locked for {timeout:.0f} s",
                                    hint="another CNI plugin holds it; try again") from None
-                    time.sleep(0.002)
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.02)
             yield self
         finally:
             os.close(fd)  # closing drops the flock

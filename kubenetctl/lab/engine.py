@@ -103,7 +103,6 @@ class Outcome:
     undone: list[Op] = field(default_factory=list)  # rollback of a failed apply
     plan: Optional[LabPlan] = None
     elapsed: float = 0.0
-    rolled_back: bool = False
     error: Optional[KubenetError] = None
 
 
@@ -218,7 +217,7 @@ class Engine:
             outcome.ops, _ = self._run(lab, compiled.owner, plan.ops, plan.adopt, progress)
             self._settle(plan)
         except KubenetError as exc:
-            outcome.error, outcome.rolled_back, outcome.undone = exc, True, self.undone
+            outcome.error, outcome.undone = exc, self.undone
         except BaseException:  # interrupted: what the rollback left is recorded for destroy
             self._record(base, compiled, plan, recipe_path, recipe_text, failed=True)
             raise

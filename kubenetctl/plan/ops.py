@@ -135,5 +135,7 @@ def decide(
         return Op(UPDATE, desired, observed, changes)
     # Netns, Address, Fdb: the key is the whole identity; present means done.
     if not ours and desired.TYPE == "netns":
-        raise _not_ours(desired, observed_owner, "kubenetctl may not take it over")
+        err = _not_ours(desired, observed_owner, "kubenetctl may not take it over")
+        err.hint = "pick another name, delete it first, or (in a recipe) mark it adopt: true to use it as it is"
+        raise err
     return None

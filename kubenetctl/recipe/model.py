@@ -234,7 +234,6 @@ class VxlanLink(_LinkBase):
 
 
 LinkSpec = Annotated[Union[VethLink, BridgeLink, VlanLink, MacvlanLink, VxlanLink], Field(discriminator="kind")]
-LINK_MODELS = {"veth": VethLink, "bridge": BridgeLink, "vlan": VlanLink, "macvlan": MacvlanLink, "vxlan": VxlanLink}
 
 
 class AddressSpec(_Placed):

@@ -58,9 +58,6 @@ class LabState:
     def adopted_keys(self) -> set[tuple]:
         return {tuple(json.loads(k)) for k in self.adopted}
 
-    def managed_keys(self) -> set[tuple]:
-        return {tuple(json.loads(k)) for k in (*self.created, *self.adopted)}
-
 
 def record(event: str, op: Any = None, resource: Resource | None = None, of: int | None = None) -> dict[str, Any]:
     """A journal line; the writer numbers it. A "done" line for an op journalled as an

@@ -19,7 +19,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from kubenetctl.errors import Busy, NotFound, PermissionDenied
+from kubenetctl.errors import Busy, InvalidInput, NotFound, PermissionDenied
 from kubenetctl.state.journal import LabState, fold
 
 DEFAULT_STATE_DIR = "/var/lib/kubenetctl"
@@ -41,6 +41,8 @@ class Store:
         self.labs = os.path.join(self.root, "labs")
 
     def path(self, lab: str, name: str = "") -> str:
+        if not lab or "/" in lab or lab in (".", "..") or "\0" in lab:
+            raise InvalidInput(f"LAB: {lab!r} is not a lab name", hint="see 'kubenetctl lab list'")
         return os.path.join(self.labs, lab, name) if name else os.path.join(self.labs, lab)
 
     def exists(self, lab: str) -> bool:

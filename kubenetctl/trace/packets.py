@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 ETH_P_IP, ETH_P_8021Q, ETH_P_8021AD = 0x0800, 0x8100, 0x88A8
 PROTO_NUM = {"icmp": 1, "tcp": 6, "udp": 17}
-PROTO_NAME = {v: k for k, v in PROTO_NUM.items()}
 ICMP_ECHO_REPLY, ICMP_UNREACH, ICMP_ECHO, ICMP_TIME_EXCEEDED = 0, 3, 8, 11
 UNREACH_CODES = {0: "net unreachable", 1: "host unreachable", 3: "port unreachable", 4: "fragmentation needed",
                  9: "net prohibited", 10: "host prohibited", 13: "administratively prohibited"}

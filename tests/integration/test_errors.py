@@ -59,7 +59,7 @@ def test_invalid_values_create_nothing(names, pod, opt, value, needle):
 
 @pytest.mark.parametrize("args,needle", [
     (["vxlan", "add", "vx", "--vni", "0"], "VNI 0 is out of range"),
-    (["vxlan", "add", "vx", "--vni", "1", "--port", "0"], "UDP port 0 is out of range"),
+    (["vxlan", "add", "vx", "--vni", "1", "--port", "0"], "port 0 is out of range"),
     (["vlan", "add", "v", "--parent", "lo", "--id", "5000"], "VLAN id 5000 is out of range 1..4094"),
 ])
 def test_out_of_range_ids(names, pod, args, needle):

@@ -29,7 +29,7 @@ def test_version():
     (["veth", "add", "a", "--peer", "b", "--mac", "zz:zz"], "--mac: 'zz:zz' is not a MAC address"),
     (["vlan", "add", "v", "--parent", "eth0", "--id", "4095"], "--id: VLAN id 4095 is out of range 1..4094"),
     (["vxlan", "add", "vx", "--vni", "16777216"], "--vni: VNI 16777216 is out of range 1..16777215"),
-    (["vxlan", "add", "vx", "--vni", "1", "--port", "70000"], "--port: UDP port 70000 is out of range 1..65535"),
+    (["vxlan", "add", "vx", "--vni", "1", "--port", "70000"], "--port: port 70000 is out of range 1..65535"),
     (["route", "add", "10.1.2.3/24", "--via", "10.0.0.1"], "DST: '10.1.2.3/24' has host bits set"),
     (["vxlan", "peer", "add", "vx", "--remote", "10.0.0.2", "--mac", "aa:bb:cc:dd:ee:01"], "--mac and --pod-cidr go together"),
     (["veth", "add", "a", "--peer", "a"], "both ends are named a in the same namespace"),

@@ -160,6 +160,27 @@ def test_failure_midway_rolls_back_in_reverse(env):
     assert [c["cmd"] for c in calls(env / "bin", "two")] == ["ADD", "DEL"]
 
 
+def test_a_plugin_refusing_its_config_is_not_deleted_but_those_before_it_are(env):
+    fake_plugin(env / "bin", "one", f"print(json.dumps({GOOD!r}))")
+    fake_plugin(env / "bin", "two", "print(json.dumps({'code': 7, 'msg': 'bad config'})); sys.exit(1)")
+    nl = runtime.load(str(conflist(env / "net.d", "n", [{"type": "one"}, {"type": "two"}])))
+    with pytest.raises(runtime.PluginFailed) as err:
+        driver(env).add(nl, ATT)
+    assert "invalid network config" in str(err.value) and "rolled back: DEL ran on one" in err.value.hint
+    assert [c["cmd"] for c in calls(env / "bin", "one")] == ["ADD", "DEL"]
+    assert [c["cmd"] for c in calls(env / "bin", "two")] == ["ADD"]
+
+
+def test_cni_versions_picks_the_highest_version_both_sides_speak(env):
+    p = env / "net.d" / "v.conflist"
+    p.write_text(json.dumps({"cniVersion": "0.4.0", "cniVersions": ["0.4.0", "1.0.0", "9.9.9"], "name": "v",
+                             "plugins": [{"type": "x"}]}))
+    assert runtime.load(str(p)).cni_version == "1.0.0"
+    p.write_text(json.dumps({"cniVersions": ["9.9.9"], "name": "v", "plugins": [{"type": "x"}]}))
+    with pytest.raises(InvalidInput, match="cniVersions \\['9.9.9'\\] names no version kubenetctl speaks"):
+        runtime.load(str(p))
+
+
 def test_missing_plugin_and_check_without_cache(env):
     nl = runtime.load(str(conflist(env / "net.d", "n", [{"type": "ghost"}])))
     with pytest.raises(NotFound, match="plugin 'ghost' is not in CNI_PATH"):

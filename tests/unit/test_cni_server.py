@@ -20,7 +20,7 @@ import pytest
 from kubenetctl import __version__
 from kubenetctl.cni import client, spec
 from tests.cni_helpers import CniServer, call, kubenetctl_exe, lean_launcher, running_server, store_files
-from tests.helpers import wait_for
+from tests.helpers import kn_process, wait_for
 
 IN_PROCESS = {"KUBENETCTL_CNI_NO_SERVER": "1"}
 ENV = {"CNI_NETNS": "/proc/self/ns/net", "CNI_PATH": "/nowhere"}
@@ -399,3 +399,22 @@ def test_bad_serve_arguments_are_one_line(tmp_path, args, code, needle):
     assert proc.returncode == code, proc
     assert needle.replace("{tmp}", str(tmp_path)) in one_error_line(CliResult(proc.returncode, proc.stdout, proc.stderr))
     assert (tmp_path / "file").read_text() == "not a socket" and sorted(os.listdir(tmp_path)) == ["file"]
+
+
+def test_a_clean_stop_leaves_no_socket_and_no_lock_file(tmp_path):
+    server = CniServer(tmp_path).start()
+    sock_dir = server.dir
+    try:
+        assert sorted(os.listdir(sock_dir)) == ["cni.sock", "cni.sock.lock"]
+        server.proc.terminate()
+        assert server.proc.wait(timeout=60) == 0
+        assert os.listdir(sock_dir) == []
+    finally:
+        server.stop()
+
+
+def test_a_socket_in_a_missing_directory_creates_nothing(tmp_path):
+    missing = tmp_path / "no" / "such"
+    result = kn_process("cni", "serve", "--socket", str(missing / "x.sock"))
+    assert result.code == 3 and "does not exist" in result.stderr
+    assert not (tmp_path / "no").exists()

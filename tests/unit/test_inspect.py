@@ -217,7 +217,7 @@ def test_missing_graphviz_is_a_clear_error(monkeypatch):
     (["inspect", "-O", "x.svg"], "-O/--out goes with --graph"),
     (["inspect", "--graph", "gif"], "Invalid value for '--graph'"),
     (["trace", "a", "b", "--proto", "sctp"], "Invalid value for '--proto'"),
-    (["trace", "a", "b", "--port", "70000"], "--port: UDP port 70000 is out of range"),
+    (["trace", "a", "b", "--port", "70000"], "--port: port 70000 is out of range"),
     (["trace", "a", "b", "--size", "20"], "--size: 20 is out of range 28..65535"),
     (["trace", "a", "b", "--timeout", "0"], "--timeout: 0.0 is out of range"),
     (["trace", "a"], "Missing argument 'DST'"),
