@@ -10,6 +10,7 @@ import typer
 
 from kubenetctl.cli.common import G, group
 from kubenetctl.cni.client import DEFAULT_SOCKET
+from kubenetctl.cni.runtime import DEFAULT_CACHE_DIR, DEFAULT_CNI_PATH, DEFAULT_NETCONFPATH
 from kubenetctl.errors import NotFound
 from kubenetctl.views.output import Format, document, emit
 
@@ -129,8 +130,8 @@ def _print_raw(report: Any) -> bool:
 def add(
     network: NetworkArg, netns: NetnsArg,
     ifname: IfnameOpt = "eth0", container_id: ContainerOpt = None, args: ArgsOpt = "", cap_args: CapArgsOpt = "",
-    netconfpath: NetconfOpt = "/etc/cni/net.d", cni_path: CniPathOpt = "/opt/cni/bin:/usr/lib/cni",
-    cache_dir: CacheOpt = "/var/lib/cni",
+    netconfpath: NetconfOpt = DEFAULT_NETCONFPATH, cni_path: CniPathOpt = DEFAULT_CNI_PATH,
+    cache_dir: CacheOpt = DEFAULT_CACHE_DIR,
     rollback: Annotated[bool, typer.Option("--rollback/--no-rollback", help="On failure, run DEL over the plugins that ran.")] = True,
 ) -> None:
     """ADD: run the plugins in order, each getting the previous result; cache the result.
@@ -150,8 +151,8 @@ def _attachment_command(name: str, must_exist: bool, done: str, run: Callable[[A
     def command(
         network: NetworkArg, netns: NetnsArg,
         ifname: IfnameOpt = "eth0", container_id: ContainerOpt = None, args: ArgsOpt = "", cap_args: CapArgsOpt = "",
-        netconfpath: NetconfOpt = "/etc/cni/net.d", cni_path: CniPathOpt = "/opt/cni/bin:/usr/lib/cni",
-        cache_dir: CacheOpt = "/var/lib/cni",
+        netconfpath: NetconfOpt = DEFAULT_NETCONFPATH, cni_path: CniPathOpt = DEFAULT_CNI_PATH,
+        cache_dir: CacheOpt = DEFAULT_CACHE_DIR,
     ) -> None:
         nl, driver = _setup(network, netconfpath, cni_path, cache_dir)
         att = _attachment(netns, must_exist, ifname, container_id, args, cap_args)
@@ -172,8 +173,8 @@ _attachment_command(
 @app.command("status")
 def status(
     network: NetworkArg,
-    netconfpath: NetconfOpt = "/etc/cni/net.d", cni_path: CniPathOpt = "/opt/cni/bin:/usr/lib/cni",
-    cache_dir: CacheOpt = "/var/lib/cni",
+    netconfpath: NetconfOpt = DEFAULT_NETCONFPATH, cni_path: CniPathOpt = DEFAULT_CNI_PATH,
+    cache_dir: CacheOpt = DEFAULT_CACHE_DIR,
 ) -> None:
     """STATUS: is every plugin of the network ready for ADD? (CNI 1.1.0 lists)"""
     nl, driver = _setup(network, netconfpath, cni_path, cache_dir)
@@ -184,8 +185,8 @@ def status(
 def gc(
     network: NetworkArg,
     valid: Annotated[Optional[list[str]], typer.Option("--valid", help="A valid attachment CONTAINER_ID[/IFNAME] (repeatable); default: cached attachments whose netns exists.")] = None,
-    netconfpath: NetconfOpt = "/etc/cni/net.d", cni_path: CniPathOpt = "/opt/cni/bin:/usr/lib/cni",
-    cache_dir: CacheOpt = "/var/lib/cni",
+    netconfpath: NetconfOpt = DEFAULT_NETCONFPATH, cni_path: CniPathOpt = DEFAULT_CNI_PATH,
+    cache_dir: CacheOpt = DEFAULT_CACHE_DIR,
 ) -> None:
     """GC: plugins free everything not in the valid attachments; stale cache entries go too."""
     nl, driver = _setup(network, netconfpath, cni_path, cache_dir)
@@ -198,8 +199,8 @@ def gc(
 @app.command("version")
 def version(
     network: NetworkArg,
-    netconfpath: NetconfOpt = "/etc/cni/net.d", cni_path: CniPathOpt = "/opt/cni/bin:/usr/lib/cni",
-    cache_dir: CacheOpt = "/var/lib/cni",
+    netconfpath: NetconfOpt = DEFAULT_NETCONFPATH, cni_path: CniPathOpt = DEFAULT_CNI_PATH,
+    cache_dir: CacheOpt = DEFAULT_CACHE_DIR,
 ) -> None:
     """VERSION: which CNI versions each plugin of the network speaks."""
     nl, driver = _setup(network, netconfpath, cni_path, cache_dir)

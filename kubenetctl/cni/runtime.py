@@ -25,6 +25,7 @@ from kubenetctl.cni.invoke import Outcome, find_plugin, run_plugin
 from kubenetctl.errors import Busy, Conflict, ExitCode, InvalidInput, KubenetError, NotFound
 
 DEFAULT_NETCONFPATH = "/etc/cni/net.d"
+DEFAULT_CNI_PATH = "/opt/cni/bin:/usr/lib/cni"  # the reference plugins: upstream, then Debian's
 DEFAULT_CACHE_DIR = "/var/lib/cni"
 CACHE_KIND = "cniCacheV1"
 

@@ -21,22 +21,22 @@ from kubenetctl.errors import (
 from kubenetctl.plan.ops import CREATE, REPLACE, Op
 from kubenetctl.resources import Link, Route, where
 
-KERNEL_CONFIG = {
-    "vlan": ("802.1Q", "CONFIG_VLAN_8021Q"),
-    "vxlan": ("VXLAN", "CONFIG_VXLAN"),
-    "macvlan": ("macvlan", "CONFIG_MACVLAN"),
-    "bridge": ("bridge", "CONFIG_BRIDGE"),
-    "veth": ("veth", "CONFIG_VETH"),
-    "ipvlan": ("ipvlan", "CONFIG_IPVLAN"),
-    "dummy": ("dummy", "CONFIG_DUMMY"),
+KERNEL_CONFIG = {  # kind: (what people call it, kernel option, module)
+    "vlan": ("802.1Q", "CONFIG_VLAN_8021Q", "8021q"),
+    "vxlan": ("VXLAN", "CONFIG_VXLAN", "vxlan"),
+    "macvlan": ("macvlan", "CONFIG_MACVLAN", "macvlan"),
+    "bridge": ("bridge", "CONFIG_BRIDGE", "bridge"),
+    "veth": ("veth", "CONFIG_VETH", "veth"),
+    "ipvlan": ("ipvlan", "CONFIG_IPVLAN", "ipvlan"),
+    "dummy": ("dummy", "CONFIG_DUMMY", "dummy"),
 }
 
 
 def unsupported_kind(kind: str) -> Unsupported:
-    label, option = KERNEL_CONFIG.get(kind, (kind, "CONFIG_" + kind.upper()))
+    label, option, module = KERNEL_CONFIG.get(kind, (kind, "CONFIG_" + kind.upper(), kind))
     return Unsupported(
         f"this kernel has no {label} support ({option})",
-        hint="load the module, or run this in the full-kernel lane (see README, 'Testing')",
+        hint=f"load it with 'modprobe {module}' on the host (a container cannot), or use a kernel built with {option}",
     )
 
 

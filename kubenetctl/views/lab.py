@@ -128,7 +128,8 @@ def matrix(senders: list[str], targets: list[str], rows: list[Any]) -> Any:
         else:
             mark = ("R" if row.reached else "-", "green" if row.status == "pass" else "dim")
         cell[(row.src, row.dst)] = mark
-    t = Table(title="reachability (R reached, - no reply, ! not as expected)", box=None, title_justify="left", pad_edge=False)
+    t = Table(title="reachability (R reached, - no reply, ! not as expected, ? not run, . not tested)",
+              box=None, title_justify="left", pad_edge=False)
     t.add_column("from \\ to", style="bold")
     for dst in targets:
         t.add_column(dst, justify="center")
