@@ -83,7 +83,7 @@ _kubenetctl_node() {
     "completion")
       subs='' opts='--help -h' vals='' arg='' ;;
     "destroy")
-      subs='' opts='--state-dir --progress --no-progress --help -h' vals='--state-dir=file' arg='lab' ;;
+      subs='' opts='--state-dir --progress --no-progress --missing-ok --help -h' vals='--state-dir=file' arg='lab' ;;
     "fdb")
       subs='add del list' opts='--help -h' vals='' arg='' ;;
     "fdb add")

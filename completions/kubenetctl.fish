@@ -153,6 +153,7 @@ complete -c kubenetctl -n '__kubenetctl_at "cni version"' -l help -s h -d 'Show 
 complete -c kubenetctl -n '__kubenetctl_at "completion"' -l help -s h -d 'Show help and exit'
 complete -c kubenetctl -n '__kubenetctl_at "destroy"' -l state-dir -r -F -d 'Where labs are recorded [default: /var/lib/kubenetctl]'
 complete -c kubenetctl -n '__kubenetctl_at "destroy"' -l progress -l no-progress -d 'Progress bar on stderr [default: when stderr is a terminal]'
+complete -c kubenetctl -n '__kubenetctl_at "destroy"' -l missing-ok -d 'A lab that is not recorded (already destroyed) is success, not exit 3; for teardown scripts'
 complete -c kubenetctl -n '__kubenetctl_at "destroy"' -l help -s h -d 'Show help and exit'
 complete -c kubenetctl -n '__kubenetctl_at "destroy"' -a '(__kubenetctl_labs)'
 complete -c kubenetctl -n '__kubenetctl_at "fdb"' -a 'add' -d 'Add an FDB entry (00:00:00:00:00:00 with --dst floods to that VTEP)'

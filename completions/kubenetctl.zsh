@@ -84,7 +84,7 @@ _kubenetctl_node() {
     "completion")
       subs=() opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
     "destroy")
-      subs=() opts=('--state-dir:Where labs are recorded [default\: /var/lib/kubenetctl]' '--progress:Progress bar on stderr [default\: when stderr is a terminal]' '--no-progress:Progress bar on stderr [default\: when stderr is a terminal]' '--help:Show help and exit' '-h:Show help and exit') vals=('--state-dir=file') arg='lab' ;;
+      subs=() opts=('--state-dir:Where labs are recorded [default\: /var/lib/kubenetctl]' '--progress:Progress bar on stderr [default\: when stderr is a terminal]' '--no-progress:Progress bar on stderr [default\: when stderr is a terminal]' '--missing-ok:A lab that is not recorded (already destroyed) is success, not exit 3; for teardown scripts' '--help:Show help and exit' '-h:Show help and exit') vals=('--state-dir=file') arg='lab' ;;
     "fdb")
       subs=('add:Add an FDB entry (00\:00\:00\:00\:00\:00 with --dst floods to that VTEP)' 'del:Delete an FDB entry. Already gone\: success' 'list:List FDB entries of VXLAN devices') opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
     "fdb add")

@@ -184,7 +184,10 @@ def apply(file: FileArg, node: NodeOpt = None, state_dir: StateDirOpt = None, pr
 
 
 # -- destroy -------------------------------------------------------------------------------
-def destroy(lab: LabArg, state_dir: StateDirOpt = None, progress: ProgressOpt = None) -> None:
+def destroy(
+    lab: LabArg, state_dir: StateDirOpt = None, progress: ProgressOpt = None,
+    missing_ok: Annotated[bool, typer.Option("--missing-ok", help="A lab that is not recorded (already destroyed) is success, not exit 3; for teardown scripts.")] = False,
+) -> None:
     """Remove everything the lab created, from its recorded state (no recipe file needed)."""
     require_root("destroy")
     _netlink()
@@ -193,6 +196,10 @@ def destroy(lab: LabArg, state_dir: StateDirOpt = None, progress: ProgressOpt = 
     from kubenetctl.views.lab import destroyed_view, progress_bar
 
     store = _store(state_dir)
+    if missing_ok and not store.exists(lab):
+        emit(document("DestroyResult", [], lab=lab, leftInPlace=[], elapsedSeconds=0.0), G.output,
+             lambda _: f"lab {lab}: not recorded, nothing to destroy")
+        return
     with store.lock(lab):
         state = store.read(lab)
         if state is None:

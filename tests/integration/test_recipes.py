@@ -108,6 +108,8 @@ def test_bundled_recipe_apply_check_reapply_destroy(lab, recipe):
     destroyed = ok(kn("-o", "json", "destroy", name))
     assert {op["resource"]["type"] for op in destroyed["items"]} == {"netns"}  # whole namespaces, one batch each
     assert_gone(lab, name)
+    assert kn("destroy", name).code == ExitCode.NOT_FOUND  # a typo is not silently fine...
+    assert ok(kn("-o", "json", "destroy", name, "--missing-ok"))["items"] == []  # ...unless a teardown script says so
 
 
 def test_routed_overlay_is_what_flannel_programs(lab):

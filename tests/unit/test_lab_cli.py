@@ -2,6 +2,7 @@
 lab list/show from a state directory, and the errors before anything is touched."""
 
 import json
+import os
 
 import pytest
 
@@ -84,6 +85,15 @@ def test_destroy_and_check_of_an_unknown_lab(state_dir, monkeypatch):
         result = kn(*args)
         assert result.code == ExitCode.NOT_FOUND, result
         assert "no lab named 'ghost'" in result.stderr
+
+
+def test_destroy_missing_ok_is_for_teardown_scripts(state_dir, monkeypatch):
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    result = kn("destroy", "ghost", "--missing-ok")
+    assert result.code == 0 and "lab ghost: not recorded, nothing to destroy" in result.stdout, result
+    doc = json.loads(kn("-o", "json", "destroy", "ghost", "--missing-ok").stdout)
+    assert doc["kind"] == "DestroyResult" and doc["items"] == [] and doc["lab"] == "ghost"
+    assert not os.path.exists(os.path.join(state_dir, "labs", "ghost"))
 
 
 def test_recipe_schema_is_json():
