@@ -23,6 +23,7 @@ from kubenetctl.resources import MAIN_TABLE, Address, Fdb, Link, Neighbor, Route
 from kubenetctl.snapshot import Snapshot
 
 HOST, NODE, POD, OTHER = "host", "node", "pod", "other"
+ROLE_LABEL = {HOST: "host", NODE: "node", POD: "pod", OTHER: "netns"}  # how views name them; other: an underlay, a router
 NodeKinds = frozenset({"bridge", "vxlan"})
 IPInterface = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
 IPAddr = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
@@ -100,7 +101,7 @@ class Topology:
                 roles[ns] = NODE
             elif self.sysctl(ns, "net.ipv4.ip_forward") == "1" and len(self._veth_neighbours(ns)) >= 2:
                 roles[ns] = NODE
-        roles.update({ns: role for ns, role in hints.items() if role in (NODE, POD)})
+        roles.update({ns: role for ns, role in hints.items() if role in (NODE, POD, OTHER)})
         for ns in spaces:
             if ns not in roles:
                 attached = any(other is None or roles.get(other) == NODE for other in self._veth_neighbours(ns))

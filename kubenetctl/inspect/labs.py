@@ -30,7 +30,7 @@ class LabState:
 
     name: str
     pods: Mapping[str, str] = field(default_factory=dict)  # pod name -> its namespace
-    roles: Mapping[str, str] = field(default_factory=dict)  # namespace -> "node" | "pod"
+    roles: Mapping[str, str] = field(default_factory=dict)  # namespace -> "node" | "pod" | "other"
     namespaces: Sequence[str] = ()  # namespaces the lab made (found even if a marker was lost)
     recorded: Sequence[Resource] | None = None  # what the lab created; None: unknown (no drift report)
 
@@ -47,6 +47,8 @@ def lab_state(lab: str) -> LabState | None:
     roles.update({ns: "pod" for ns in pods.values()})
     recorded = state.created_resources()
     namespaces = sorted(r.name for r in recorded if r.TYPE == "netns")  # type: ignore[union-attr]
+    if state.nodes:  # the recipe named its nodes: the lab's other namespaces (its underlay) are none
+        roles.update({ns: "other" for ns in namespaces if ns not in roles})
     return LabState(lab, pods, roles, namespaces, recorded)
 
 

@@ -16,6 +16,7 @@ import subprocess
 from typing import Any, Iterator
 
 from kubenetctl.errors import KubenetError, NotFound, PermissionDenied
+from kubenetctl.topology import ROLE_LABEL
 
 ZERO_MAC = "00:00:00:00:00:00"
 FILL = {"host": "#f4effa", "node": "#eaf1fb", "pod": "#eaf7e6", "other": "#f3f3f3"}
@@ -208,7 +209,7 @@ def dot(doc: dict[str, Any]) -> str:
         indent = "  " * depth
         if event == "open":
             role = what["role"]
-            label = f"{role} {_ns(what['name'])}" + ("  (ip_forward)" if role == "node" and what.get("ipForward") == "1" else "")
+            label = f"{ROLE_LABEL.get(role, role)} {_ns(what['name'])}" + ("  (ip_forward)" if role == "node" and what.get("ipForward") == "1" else "")
             out.append(f"{indent}subgraph cluster_{next(counter)} {{")
             out.append(f"{indent}  label={_q(label)}; labeljust=l; style=\"rounded,filled\"; "
                        f"fillcolor=\"{FILL.get(role, '#ffffff')}\"; color=\"{BORDER.get(role, '#888888')}\"; fontsize=12;")
@@ -249,7 +250,7 @@ def mermaid(doc: dict[str, Any]) -> str:
     for event, what, depth in m.boxes():
         indent = "  " * depth
         if event == "open":
-            out.append(f"{indent}subgraph s{next(counter)}[\"{what['role']} {_ns(what['name'])}\"]")
+            out.append(f"{indent}subgraph s{next(counter)}[\"{ROLE_LABEL.get(what['role'], what['role'])} {_ns(what['name'])}\"]")
         elif event == "member":
             key, (text, _kind) = what
             out.append(f"{indent}  {nid(key)}[\"{text.replace(chr(92) + 'n', '<br/>')}\"]")

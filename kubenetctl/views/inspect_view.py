@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from kubenetctl.topology import ROLE_LABEL
 
 ROLE_STYLE = {"host": "bold magenta", "node": "bold blue", "pod": "bold green", "other": "bold"}
 
@@ -94,7 +95,7 @@ def _add_interface(branch: Tree, iface: dict[str, Any], by_name: dict[str, dict[
 
 def _add_namespace(parent: Tree, item: dict[str, Any], items: list[dict[str, Any]], peer_role: dict) -> None:
     label = Text()
-    label.append(f"{item['role']} ", style=ROLE_STYLE.get(item["role"], "bold"))
+    label.append(f"{ROLE_LABEL.get(item['role'], item['role'])} ", style=ROLE_STYLE.get(item["role"], "bold"))
     label.append(_ns(item["name"]), style="bold")
     if item.get("ipForward") == "1" and item["role"] in ("node", "host"):
         label.append("  ip_forward=1", style="dim")
@@ -130,7 +131,7 @@ def tree(doc: dict[str, Any]) -> Tree:
         head.append(f"  (labs: {', '.join(doc['labs'])})", style="dim")
     root = Tree(head, guide_style="dim")
     items = doc["items"]
-    peer_role = {i["name"]: i["role"] for i in items}
+    peer_role = {i["name"]: ROLE_LABEL.get(i["role"], i["role"]) for i in items}
     hosts = {i["name"] for i in items if i["role"] in ("node", "host")}
     for item in items:
         if item["role"] == "pod" and item.get("node") in hosts:

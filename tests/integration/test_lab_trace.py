@@ -26,6 +26,10 @@ def test_lab_pods_by_name_drift_and_check_explains(names, tmp_path, monkeypatch)
 
         inspected = json.loads(kn("-o", "json", "inspect", lab).stdout)
         assert inspected["drift"]["clean"], inspected["drift"]
+        roles = {ns["name"]: ns["role"] for ns in inspected["items"]}
+        assert roles == {f"{lab}-node1": "node", f"{lab}-node2": "node", f"{lab}-web": "pod", f"{lab}-db": "pod",
+                         f"{lab}-underlay": "other"}  # the recipe's two nodes; its underlay is no node
+        assert inspected["summary"]["nodes"] == 2 and f"netns {lab}-underlay" in kn("inspect", lab).stdout
 
         # break the overlay in one place: node1 forgets where node2's VTEP is
         node1 = f"{lab}-node1"
