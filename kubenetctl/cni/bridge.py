@@ -23,7 +23,7 @@ from kubenetctl.cni import invoke, ipam_ops, masq, spec
 from kubenetctl.cni.netconf import BridgeConf, IpamConf, port_mappings, requested_mac
 from kubenetctl.cni.request import Request
 from kubenetctl.cni.spec import CniError
-from kubenetctl.errors import Conflict
+from kubenetctl.errors import Conflict, KubenetError
 from kubenetctl.plan.ops import CREATE, DELETE, UPDATE, Op
 from kubenetctl.resources import Address, Link, Route, Sysctl
 from kubenetctl.snapshot import Snapshot
@@ -90,7 +90,7 @@ def add(req: Request, prog: str) -> dict[str, Any]:
     netns = _netns(req)
     mac = requested_mac(req) or random_mac()
     ports = port_mappings(req)
-    which = masq.backend(conf.masq_backend) if (conf.ip_masq or ports) else None
+    which = masq.backend(conf.masq_backend, ports) if (conf.ip_masq or ports) else None
     kernel = Kernel(req)
     try:
         if kernel.link(netns, req.ifname) is not None:
@@ -113,8 +113,12 @@ def add(req: Request, prog: str) -> dict[str, Any]:
                     masq.setup(which, req.name, req.container_id, req.ifname, [ip["address"] for ip in ips],
                                conf.ip_masq, ports)
                 except BaseException:
-                    masq.teardown(which, req.name, req.container_id, req.ifname)
-                    kernel.ex.remove(Link(netns, req.ifname, "veth"), force=True)
+                    try:
+                        masq.teardown(which, req.name, req.container_id, req.ifname)
+                    except Exception as exc:  # keep the first error; the veth still goes
+                        log.warning("rollback: removing the masquerade rules failed: %s", exc)
+                    finally:
+                        kernel.ex.remove(Link(netns, req.ifname, "veth"), force=True)
                     raise
         except BaseException:
             try:
@@ -256,14 +260,16 @@ def _write_sysfs(path: str, value: str) -> None:
 def delete(req: Request, prog: str) -> None:
     conf = BridgeConf.parse(req.config)
     ipam = _ipam(req, conf, prog)
-    errors: list[str] = []
+    first: CniError | None = None  # the IPAM's failure; the link and NAT rules still go
     try:
         if ipam is not None:
             ipam_ops.delete(req, ipam)
         else:
             invoke.delegate(conf.ipam_type, "DEL", req.env, req.stdin, req.cni_path)
-    except CniError as exc:
-        errors.append(exc.msg)
+    except (CniError, KubenetError) as exc:
+        from kubenetctl.cni.plugin import to_cni_error
+
+        first = to_cni_error(exc)
     if req.netns and os.path.exists(req.netns):
         kernel = Kernel(req)
         try:
@@ -276,8 +282,8 @@ def delete(req: Request, prog: str) -> None:
             kernel.close()
     if conf.ip_masq or req.runtime_config.get("portMappings"):
         masq.teardown(conf.masq_backend, req.name, req.container_id, req.ifname)
-    if errors:
-        raise CniError(spec.IO_FAILURE, "; ".join(errors))
+    if first is not None:
+        raise first
 
 
 def check(req: Request, prog: str, prev: dict[str, Any]) -> None:

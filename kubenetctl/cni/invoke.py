@@ -33,6 +33,7 @@ class Outcome:
     stdout: bytes
     stderr: bytes
     seconds: float
+    unrun: str = ""  # why it could not be run, or was killed (then nothing it printed counts)
 
     def json(self) -> Any:
         return json.loads(self.stdout)
@@ -43,7 +44,12 @@ def run_plugin(path: str, cni_env: Mapping[str, str], stdin: bytes, timeout: flo
     env = {k: v for k, v in os.environ.items() if k not in CNI_ENV}
     env.update({k: v for k, v in cni_env.items() if v is not None})
     start = time.perf_counter()
-    proc = subprocess.run([path], input=stdin, env=env, capture_output=True, timeout=timeout)
+    try:
+        proc = subprocess.run([path], input=stdin, env=env, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:  # an ordinary plugin failure: described, rolled back
+        return Outcome(path, 124, b"", b"", time.perf_counter() - start, f"killed after {timeout:.0f} s without an answer")
+    except OSError as exc:  # not executable, a missing #! interpreter, ...
+        return Outcome(path, 126, b"", b"", time.perf_counter() - start, f"cannot run {path}: {exc.strerror or exc}")
     return Outcome(path, proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - start)
 
 
@@ -56,6 +62,8 @@ def delegate(plugin_type: str, command: str, env: Mapping[str, str], stdin: byte
     cni_env = {k: env.get(k, "") for k in CNI_ENV}
     cni_env["CNI_COMMAND"] = command
     out = run_plugin(path, cni_env, stdin)
+    if out.unrun:
+        raise CniError(spec.PLUGIN_FAILED, f"{plugin_type}: {out.unrun}")
     if out.returncode != 0:
         try:
             err = out.json()
@@ -66,7 +74,11 @@ def delegate(plugin_type: str, command: str, env: Mapping[str, str], stdin: byte
     if command != "ADD":
         return None
     try:
-        return spec.decode_result(out.json())
-    except (ValueError, AttributeError):
+        data = out.json()
+    except ValueError:
         raise CniError(spec.PLUGIN_FAILED, f"{plugin_type} returned a result that is not JSON",
                        out.stdout.decode(errors="replace")[:500]) from None
+    problems = spec.result_problems(data, str(json.loads(stdin).get("cniVersion") or "0.1.0"))
+    if problems:
+        raise CniError(spec.PLUGIN_FAILED, f"{plugin_type} returned an invalid result: {'; '.join(problems)}")
+    return spec.decode_result(data)

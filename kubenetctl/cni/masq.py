@@ -55,16 +55,21 @@ def tool(name: str) -> str | None:
     return shutil.which(name, path=search)
 
 
-def backend(wanted: str | None) -> str:
+def backend(wanted: str | None, ports: Sequence[PortMapping] = ()) -> str:
+    """The backend to use, refused before anything is built if it cannot do the job."""
     if wanted is not None:
         if tool("nft" if wanted == "nftables" else "iptables") is None:
             raise CniError(spec.UNSUPPORTED_FIELD, f"ipMasqBackend {wanted}: the {wanted} tool is not installed")
-        return wanted
-    if tool("nft"):
-        return "nftables"
-    if tool("iptables"):
-        return "iptables"
-    raise CniError(spec.UNSUPPORTED_FIELD, "ipMasq and portMappings need nftables or iptables; neither is installed")
+        which = wanted
+    elif tool("nft"):
+        which = "nftables"
+    elif tool("iptables"):
+        which = "iptables"
+    else:
+        raise CniError(spec.UNSUPPORTED_FIELD, "ipMasq and portMappings need nftables or iptables; neither is installed")
+    if ports and which == "iptables":
+        raise CniError(spec.UNSUPPORTED_FIELD, "portMappings need the nftables backend (ipMasqBackend: nftables)")
+    return which
 
 
 def _run(argv: Sequence[str], stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -172,9 +177,7 @@ def setup(which: str, net: str, cid: str, ifname: str, addresses: list[str], mas
         return
     if which == "nftables":
         _run(["nft", "-f", "-"], stdin=nft_script(net, cid, ifname, addresses, masq, ports))
-    else:
-        if ports:
-            raise CniError(spec.UNSUPPORTED_FIELD, "portMappings need the nftables backend (ipMasqBackend: nftables)")
+    else:  # backend() refused ports for iptables
         _ipt_setup(net, cid, ifname, addresses)
 
 

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 
 from kubenetctl.cni import spec
 from kubenetctl.cni.invoke import Outcome, find_plugin, run_plugin
-from kubenetctl.errors import Busy, Conflict, ExitCode, InvalidInput, KubenetError, NotFound
+from kubenetctl.errors import Busy, Conflict, ExitCode, InvalidInput, KubenetError, NotFound, PermissionDenied
 
 DEFAULT_NETCONFPATH = "/etc/cni/net.d"
 DEFAULT_CNI_PATH = "/opt/cni/bin:/usr/lib/cni"  # the reference plugins: upstream, then Debian's
@@ -116,6 +116,10 @@ def load(network: str, netconfpath: str | None = None) -> NetworkList:
         names = sorted(os.listdir(d))
     except FileNotFoundError:
         raise NotFound(f"configuration directory {d} does not exist", hint="set NETCONFPATH or pass a file") from None
+    except NotADirectoryError:
+        raise InvalidInput(f"NETCONFPATH {d} is not a directory", hint="pass a configuration file as NETWORK instead") from None
+    except PermissionError:
+        raise PermissionDenied(f"cannot read the configuration directory {d}", hint="run as root") from None
     lists = [n for n in names if n.endswith(".conflist")]
     singles = [n for n in names if n.endswith((".conf", ".json"))]
     for n in lists + singles:
@@ -205,6 +209,8 @@ class Report:
 
 def describe_error(plugin: str, command: str, out: Outcome) -> PluginFailed:
     """A plugin's failure in words: its CNI error, or what is wrong with what it printed."""
+    if out.unrun:
+        return PluginFailed(f"plugin {plugin} failed ({command}): {out.unrun}")
     stderr = out.stderr.decode(errors="replace").strip()
     try:
         err = json.loads(out.stdout)
@@ -268,7 +274,7 @@ class Driver:
             self.on_step(step)
         return out, step
 
-    def _ok_or_raise(self, nl: NetworkList, plugin: dict[str, Any], command: str, out: Outcome) -> None:
+    def _ok_or_raise(self, plugin: dict[str, Any], command: str, out: Outcome) -> None:
         if out.returncode != 0:
             err = describe_error(plugin["type"], command, out)
             if command == "CHECK":
@@ -353,7 +359,7 @@ class Driver:
                 out, step = self.invoke(nl, plugin, "ADD", att, prev)
                 report.steps.append(step)
                 done += 1
-                self._ok_or_raise(nl, plugin, "ADD", out)
+                self._ok_or_raise(plugin, "ADD", out)
                 try:
                     result = json.loads(out.stdout)
                 except ValueError:
@@ -427,7 +433,7 @@ class Driver:
         for plugin in nl.plugins:
             out, step = self.invoke(nl, plugin, "CHECK", att, cache["result"])
             report.steps.append(step)
-            self._ok_or_raise(nl, plugin, "CHECK", out)
+            self._ok_or_raise(plugin, "CHECK", out)
         report.result = cache["result"]
         return report
 
@@ -439,7 +445,7 @@ class Driver:
         for plugin in nl.plugins:
             out, step = self.invoke(nl, plugin, "STATUS", None)
             report.steps.append(step)
-            self._ok_or_raise(nl, plugin, "STATUS", out)
+            self._ok_or_raise(plugin, "STATUS", out)
         return report
 
     def gc(self, nl: NetworkList, valid: list[tuple[str, str]] | None = None) -> Report:
@@ -461,7 +467,7 @@ class Driver:
             for plugin in nl.plugins:
                 out, step = self.invoke(nl, plugin, "GC", None, None, extra)
                 report.steps.append(step)
-                self._ok_or_raise(nl, plugin, "GC", out)
+                self._ok_or_raise(plugin, "GC", out)
         for c in stale:
             os.unlink(c["_file"])
         report.extra["staleCacheEntries"] = [os.path.basename(c["_file"]) for c in stale]
@@ -473,7 +479,7 @@ class Driver:
         for plugin in nl.plugins:
             out, step = self.invoke(nl, plugin, "VERSION", None)
             report.steps.append(step)
-            self._ok_or_raise(nl, plugin, "VERSION", out)
+            self._ok_or_raise(plugin, "VERSION", out)
             try:
                 info = json.loads(out.stdout)
                 supported = info["supportedVersions"]

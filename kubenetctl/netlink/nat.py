@@ -14,6 +14,8 @@ as drift.
 
 from __future__ import annotations
 
+import contextlib
+
 import errno
 import ipaddress
 import socket
@@ -85,8 +87,13 @@ def create(res: Masquerade) -> None:
     expressions.append(masq())
     with nft(res.netns) as sock:
         sock.table("add", name=table)
-        sock.chain("add", table=table, name=CHAIN, hook="postrouting", type="nat", priority=SRCNAT_PRIORITY)
-        sock.rule("add", table=table, chain=CHAIN, expressions=tuple(expressions))
+        try:  # three batches: a refused chain or rule must not leave the table half built
+            sock.chain("add", table=table, name=CHAIN, hook="postrouting", type="nat", priority=SRCNAT_PRIORITY)
+            sock.rule("add", table=table, chain=CHAIN, expressions=tuple(expressions))
+        except BaseException:
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                sock.table("del", name=table)
+            raise
 
 
 def delete(res: Masquerade) -> None:

@@ -165,6 +165,16 @@ def test_del_without_netns_or_after_the_netns_is_gone(env):
     assert list(links(pod2)) == ["lo"]
 
 
+def test_del_with_a_broken_store_still_removes_the_interface_and_nat(env):
+    conf = env.conf(ipMasq=True)
+    pod = env.pod("p")
+    assert env.call("ADD", conf, pod).code == 0 and nft_tables(env.host) != []
+    (env.data / "podnet" / "10.88.0.9").write_bytes(b"")  # another pod's file, now unreadable
+    r = env.call("DEL", conf, pod)
+    assert r.code == 1 and r.json()["code"] == spec.IO_FAILURE and "10.88.0.9" in r.json()["msg"], r
+    assert list(links(pod)) == ["lo"] and env.host_veths() == [] and nft_tables(env.host) == []
+
+
 @pytest.mark.parametrize("change,needle", [
     (lambda r: r["ips"][0].update(address="10.88.0.9/24"), "lacks address 10.88.0.9/24"),
     (lambda r: r["interfaces"][2].update(mac="02:00:00:00:00:01"), "prevResult says 02:00:00:00:00:01"),

@@ -150,6 +150,8 @@ def test_port_mappings_accept_both_spellings():
     ({**ENV, "CNI_COMMAND": "ADD", "CNI_ARGS": "IP"}, {"cniVersion": "1.0.0", "name": "n"}, spec.INVALID_ENV, "KEY=VALUE"),
 ])
 def test_spec_errors(tmp_path, env, conf, code, needle):
+    if isinstance(conf, dict):  # an IPAM section that would allocate into tmp_path, were the call accepted
+        conf = {**conf, "ipam": {"type": PROG, "dataDir": str(tmp_path), "ranges": [[{"subnet": "10.9.0.0/29"}]]}}
     got, err = run(env, conf)
     assert got == 1 and err["code"] == code and needle in err["msg"], err
     assert spec.error_problems(err) == []
@@ -170,6 +172,26 @@ def test_corrupt_store_file_is_an_io_error(tmp_path):
     code, err = run(ENV, ipam_conf(tmp_path), "ADD")
     assert code == 1 and err["code"] == spec.IO_FAILURE and "10.5.0.2" in err["msg"]
     assert sorted(os.listdir(tmp_path / "net5")) == ["10.5.0.2", "lock"]
+
+
+def test_a_delegated_ipam_result_is_checked(tmp_path):
+    fake = tmp_path / "bin" / "fake-ipam"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho '{\"cniVersion\": \"1.0.0\", \"ips\": [{\"gateway\": \"10.0.0.1\"}]}'\n")
+    fake.chmod(0o755)
+    conf = {"cniVersion": "1.0.0", "name": "n", "type": PROG, "bridge": "ktbr0", "ipam": {"type": "fake-ipam"}}
+    code, err = run({**ENV, "CNI_PATH": str(fake.parent), "CNI_IFNAME": "ktq9nothere"}, conf, "ADD")
+    assert code == 1 and err["code"] == spec.PLUGIN_FAILED, err
+    assert "fake-ipam returned an invalid result: ips[0].address is missing" in err["msg"]
+
+
+def test_a_delegated_plugin_that_cannot_run_is_a_plugin_failure(tmp_path):
+    fake = tmp_path / "fake-ipam"
+    fake.write_text("#!/nonexistent/interpreter\n")
+    fake.chmod(0o755)
+    conf = {"cniVersion": "1.0.0", "name": "n", "type": PROG, "bridge": "ktbr0", "ipam": {"type": "fake-ipam"}}
+    code, err = run({**ENV, "CNI_PATH": str(tmp_path), "CNI_IFNAME": "ktq9nothere"}, conf, "DEL")
+    assert code == 1 and err["code"] == spec.PLUGIN_FAILED and "cannot run" in err["msg"], err
 
 
 def test_errors_carry_the_config_version(tmp_path):
