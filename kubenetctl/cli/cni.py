@@ -192,7 +192,9 @@ def gc(
     nl, driver = _setup(network, netconfpath, cni_path, cache_dir)
     keep = None
     if valid is not None:
-        keep = [(v.partition("/")[0], v.partition("/")[2] or "eth0") for v in valid]
+        from kubenetctl.ipam.store import attachment
+
+        keep = [attachment(v, "--valid") for v in valid]
     _emit_operation(driver.gc(nl, keep), None, "garbage collected")
 
 

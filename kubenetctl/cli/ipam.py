@@ -10,7 +10,7 @@ import typer
 
 from kubenetctl.cli.common import G, group, list_output
 from kubenetctl.errors import InvalidInput, NotFound, PermissionDenied
-from kubenetctl.ipam.store import DEFAULT_DATA_DIR, FileStore
+from kubenetctl.ipam.store import CNI_STATE_DIR, DEFAULT_DATA_DIR, FileStore, attachment
 from kubenetctl.views.output import document, emit
 
 app = group("IP address store compatible with the reference host-local plugin.")
@@ -130,7 +130,7 @@ def _rows(data_dir: str, network: str | None, cache_dir: str) -> list[dict[str, 
 def list_(
     network: Annotated[Optional[str], typer.Argument(help="Network (default: every network in --data-dir).")] = None,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    cache_dir: CacheDirOpt = "/var/lib/cni",
+    cache_dir: CacheDirOpt = CNI_STATE_DIR,
 ) -> None:
     """Allocations with their container, interface and whether the container's netns still exists.
 
@@ -146,11 +146,7 @@ def _valid(valid: list[str] | None, valid_file: str | None) -> set[tuple[str, st
     if valid is None and valid_file is None:
         return None
     out: set[tuple[str, str]] = set()
-    for item in valid or []:
-        cid, _, ifname = item.partition("/")
-        if not cid:
-            raise InvalidInput(f"--valid: {item!r} is not CONTAINER_ID[/IFNAME]")
-        out.add((cid, ifname or "eth0"))
+    out.update(attachment(item, "--valid") for item in valid or [])
     if valid_file:
         try:
             with open(valid_file) as fh:
@@ -175,21 +171,22 @@ def gc(
     valid_file: Annotated[Optional[str], typer.Option("--valid-file", help="JSON list of {containerID, ifname} to keep (CNI GC's cni.dev/valid-attachments).")] = None,
     dry_run: DryRunOpt = False,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    cache_dir: CacheDirOpt = "/var/lib/cni",
+    cache_dir: CacheDirOpt = CNI_STATE_DIR,
 ) -> None:
     """Release addresses whose container is gone (the fix for "no IP addresses available in range set").
 
     Without --valid/--valid-file, an allocation is released when its netns is gone (see 'ipam list').
     """
     keep = _valid(valid, valid_file)
+    dead = None if keep is not None else [r for r in _rows(data_dir, network, cache_dir) if not r["alive"]]
     rows = []
     for n in _networks(data_dir, network):
         store = _store(data_dir, n)
-        if keep is None:
-            stale = [r for r in _rows(data_dir, n, cache_dir) if not r["alive"]]
+        if dead is not None:  # liveness was gathered once, for every network
+            stale = [r for r in dead if r["network"] == n]
         else:
             stale = [{"network": n, **a.to_dict(), "reason": "not in the valid attachments"}
-                     for a in store.allocations() if (a.container_id, a.ifname or "eth0") not in keep]
+                     for a in store.allocations() if not a.attached(keep)]
         if not stale:
             continue
         if dry_run:

@@ -19,6 +19,7 @@ import os
 import secrets
 from typing import Any
 
+from kubenetctl import validate
 from kubenetctl.cni import invoke, ipam_ops, masq, spec
 from kubenetctl.cni.netconf import BridgeConf, IpamConf, port_mappings, requested_mac
 from kubenetctl.cni.request import Request
@@ -164,7 +165,7 @@ def _bridge(kernel: Kernel, conf: BridgeConf, ips: list[dict[str, Any]]) -> str 
         kernel.ex.set_link(None, conf.bridge, up=True)
     if conf.vlan_uplink is not None:
         sub = f"{conf.vlan_uplink}.{conf.vlan}"
-        if len(sub.encode()) > 15:
+        if len(sub.encode()) > validate.IFNAMSIZ:
             sub = f"vlan{conf.vlan}"
         if snap.get(("link", None, sub)) is None:
             _create_shared(kernel, Link(None, sub, "vlan", parent=conf.vlan_uplink, parent_netns=None,

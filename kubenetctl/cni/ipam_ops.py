@@ -73,7 +73,7 @@ def gc(req: Request, ipam: IpamConf, valid: set[tuple[str, str]]) -> list[str]:
     released = []
     with st.locked():
         for a in st.allocations():
-            if (a.container_id, a.ifname) in valid or (a.ifname is None and any(c == a.container_id for c, _ in valid)):
+            if a.attached(valid):
                 continue
             if st.release(a.ip, a.container_id, a.ifname):
                 released.append(a.ip)
@@ -86,8 +86,6 @@ def status(req: Request, ipam: IpamConf) -> None:
     try:
         with st.locked(timeout=5):
             taken = {ipaddress.ip_address(a.ip) for a in st.allocations()}
-    except CniError:
-        raise
     except Exception as exc:
         raise CniError(spec.NOT_AVAILABLE, f"the IPAM store of network {req.name} is not usable: {exc}") from None
     for rs in ipam.range_sets:

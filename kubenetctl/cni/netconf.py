@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
+from kubenetctl import validate
 from kubenetctl.cni import spec
 from kubenetctl.cni.request import Request
 from kubenetctl.cni.spec import CniError
@@ -33,23 +34,10 @@ def _bool(conf: dict[str, Any], key: str, default: bool = False) -> bool:
     return value
 
 
-def _int(conf: dict[str, Any], key: str, lo: int, hi: int) -> int | None:
-    value = conf.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise bad(f"{key}: expected an integer in {lo}..{hi}, got {value!r}")
-    return value
-
-
-def _ifname(conf: dict[str, Any], key: str, default: str | None) -> str | None:
+def _optional(conf: dict[str, Any], key: str, check: Callable[[Any, str], Any], default: Any = None) -> Any:
+    """conf[key] checked by a validate.* function (its InvalidInput is CNI code 7), or None."""
     value = conf.get(key, default)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value or len(value.encode()) > 15 or any(c in value for c in "/: \t\n") \
-            or value in (".", ".."):
-        raise bad(f"{key}: {value!r} is not a valid interface name (1-15 bytes, no '/', ':' or spaces)")
-    return value
+    return None if value is None else check(value, key)
 
 
 @dataclass
@@ -149,8 +137,10 @@ def port_mappings(req: Request) -> list[PortMapping]:
             norm["hostIP"] = norm["hostIp"]
         hp, cp = norm.get("hostPort"), norm.get("containerPort")
         for key, value in (("hostPort", hp), ("containerPort", cp)):
-            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
-                raise bad(f"runtimeConfig.portMappings[{i}].{key}: {value!r} is not a port (1..65535)")
+            try:
+                validate.port(value, key)
+            except InvalidInput:
+                raise bad(f"runtimeConfig.portMappings[{i}].{key}: {value!r} is not a port (1..65535)") from None
         proto = str(norm.get("protocol") or "tcp").lower()
         if proto not in ("tcp", "udp", "sctp"):
             raise bad(f"runtimeConfig.portMappings[{i}].protocol: {proto!r} is not tcp, udp or sctp")
@@ -216,8 +206,8 @@ class BridgeConf:
         if backend is not None and backend not in MASQ_BACKENDS:
             raise bad(f"ipMasqBackend: {backend!r} is not one of {', '.join(MASQ_BACKENDS)}")
         is_default = _bool(conf, "isDefaultGateway")
-        vlan = _int(conf, "vlan", 1, 4094)
-        uplink = _ifname(conf, "vlanUplink", None)
+        vlan = _optional(conf, "vlan", validate.vlan_id)
+        uplink = _optional(conf, "vlanUplink", validate.ifname)
         if vlan is not None and uplink is None:
             raise CniError(spec.UNSUPPORTED_FIELD, "vlan: tagging at the bridge port needs bridge VLAN filtering, "
                            "which kubenetctl does not program yet",
@@ -225,13 +215,13 @@ class BridgeConf:
         if uplink is not None and vlan is None:
             raise bad("vlanUplink: needs \"vlan\" (the 802.1Q id)")
         return cls(
-            bridge=_ifname(conf, "bridge", "cni0") or "cni0",
+            bridge=_optional(conf, "bridge", validate.ifname, "cni0") or "cni0",
             is_gateway=_bool(conf, "isGateway") or is_default,
             is_default_gateway=is_default,
             force_address=_bool(conf, "forceAddress"),
             ip_masq=_bool(conf, "ipMasq"),
             masq_backend=backend,
-            mtu=_int(conf, "mtu", 68, 65535),
+            mtu=_optional(conf, "mtu", validate.mtu),
             hairpin=_bool(conf, "hairpinMode"),
             vlan=vlan,
             vlan_uplink=uplink,

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from kubenetctl.cni import spec
+from kubenetctl.validate import IFNAMSIZ
 from kubenetctl.cni.spec import CniError
 
-IFNAMSIZ = 15
 # environment each command needs (CNI_NETNS is optional on DEL: the runtime may have lost it)
 REQUIRED_ENV = {
     "ADD": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"),

@@ -23,10 +23,11 @@ from typing import Any, Callable, Iterable
 from kubenetctl.cni import spec
 from kubenetctl.cni.invoke import Outcome, find_plugin, run_plugin
 from kubenetctl.errors import Busy, Conflict, ExitCode, InvalidInput, KubenetError, NotFound, PermissionDenied
+from kubenetctl.ipam.store import CNI_STATE_DIR
 
 DEFAULT_NETCONFPATH = "/etc/cni/net.d"
 DEFAULT_CNI_PATH = "/opt/cni/bin:/usr/lib/cni"  # the reference plugins: upstream, then Debian's
-DEFAULT_CACHE_DIR = "/var/lib/cni"
+DEFAULT_CACHE_DIR = CNI_STATE_DIR
 CACHE_KIND = "cniCacheV1"
 
 

@@ -6,7 +6,6 @@ checks that say plainly what is wrong with what a plugin returned. Pure, stdlib 
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from typing import Any
 
@@ -304,7 +303,3 @@ def error_problems(data: Any) -> list[str]:
     if "details" in data and not isinstance(data["details"], str):
         out.append("details must be a string")
     return out
-
-
-def dumps(data: Any) -> str:
-    return json.dumps(data, indent=2) + "\n"

@@ -16,9 +16,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from kubenetctl.ipam.store import Allocation
-
-DEFAULT_CACHE_DIR = "/var/lib/cni"
+from kubenetctl.ipam.store import CNI_STATE_DIR, Allocation
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ def decide(network: str, alloc: Allocation, ev: Evidence) -> Verdict:
 
 def gather(cache_dir: str | None, need_kernel: bool = True) -> Evidence:
     cached: dict[tuple[str, str, str], str] = {}
-    d = os.path.join(cache_dir or DEFAULT_CACHE_DIR, "results")
+    d = os.path.join(cache_dir or CNI_STATE_DIR, "results")
     try:
         names = os.listdir(d)
     except OSError:

@@ -85,10 +85,6 @@ class Range:
     def __str__(self) -> str:
         return f"{self.start}-{self.end}"
 
-    def to_dict(self) -> dict[str, str]:
-        return {"subnet": str(self.subnet), "rangeStart": str(self.start), "rangeEnd": str(self.end),
-                "gateway": str(self.gateway)}
-
 
 @dataclass(frozen=True)
 class RangeSet:
@@ -107,10 +103,6 @@ class RangeSet:
                 if a.overlaps(ranges[j]):
                     raise InvalidInput(f"{field}[{i}]: range {a} overlaps range {ranges[j]} ({field}[{j}])")
         return cls(ranges)
-
-    @property
-    def version(self) -> int:
-        return self.ranges[0].subnet.version
 
     def range_for(self, ip: IP) -> Range | None:
         return next((r for r in self.ranges if ip in r), None)

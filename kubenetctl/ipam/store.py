@@ -25,7 +25,8 @@ from typing import Iterator
 
 from kubenetctl.errors import Busy, InvalidInput, PermissionDenied
 
-DEFAULT_DATA_DIR = "/var/lib/cni/networks"
+CNI_STATE_DIR = "/var/lib/cni"  # libcni's: results/ (its cache) and networks/ (host-local's store)
+DEFAULT_DATA_DIR = CNI_STATE_DIR + "/networks"
 LAST_IP_PREFIX = "last_reserved_ip."
 LOCK_FILE = "lock"
 LINE_BREAK = "\r\n"
@@ -46,6 +47,21 @@ class Allocation:
 
     def to_dict(self) -> dict[str, str | None]:
         return {"ip": self.ip, "containerID": self.container_id, "ifname": self.ifname}
+
+    def attached(self, valid: set[tuple[str, str]]) -> bool:
+        """Is it one of these (container id, ifname) attachments? A legacy file, which names
+        no interface, belongs to every attachment of its container."""
+        if self.ifname is None:
+            return any(cid == self.container_id for cid, _ in valid)
+        return (self.container_id, self.ifname) in valid
+
+
+def attachment(text: str, field: str) -> tuple[str, str]:
+    """CONTAINER_ID[/IFNAME] as typed on a command line (the interface defaults to eth0)."""
+    cid, _, ifname = text.partition("/")
+    if not cid:
+        raise InvalidInput(f"{field}: {text!r} is not CONTAINER_ID[/IFNAME]")
+    return cid, ifname or "eth0"
 
 
 def check_network_name(name: str, field: str = "name") -> str:

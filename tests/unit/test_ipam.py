@@ -193,3 +193,16 @@ def test_threads_never_share_an_address(tmp_path):
     for t in threads:
         t.join()
     assert not errors and len(set(got)) == 40
+
+
+def test_valid_attachments_match_one_way_for_cli_and_cni_gc():
+    from kubenetctl.ipam.store import Allocation, attachment
+
+    valid = {attachment("c1/net1", "--valid"), attachment("c2", "--valid")}
+    assert valid == {("c1", "net1"), ("c2", "eth0")}
+    assert Allocation("10.0.0.2", "c1", "net1", "").attached(valid)
+    assert not Allocation("10.0.0.3", "c1", "eth0", "").attached(valid)
+    assert Allocation("10.0.0.4", "c1", None, "").attached(valid)  # legacy file: any interface of c1
+    assert not Allocation("10.0.0.5", "c3", None, "").attached(valid)
+    with pytest.raises(InvalidInput, match="'/eth0' is not CONTAINER_ID"):
+        attachment("/eth0", "--valid")
