@@ -51,12 +51,6 @@ class KubenetError(Exception):
     def __str__(self) -> str:
         return f"{self.where}: {self.message}" if self.where else self.message
 
-    def to_dict(self) -> dict:
-        out = {"error": type(self).__name__, "message": str(self), "exitCode": int(self.exit_code)}
-        if self.hint:
-            out["hint"] = self.hint
-        return out
-
 
 class InvalidInput(KubenetError):
     exit_code = ExitCode.USAGE

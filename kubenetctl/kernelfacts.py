@@ -104,8 +104,6 @@ class PortInfo:
     state: str = "forwarding"  # a PORT_STATES value
     learning: bool = True
     unicast_flood: bool = True
-    vlans: tuple[int, ...] = ()  # with VLAN filtering: the VLANs the port carries
-    pvid: int | None = None  # with VLAN filtering: untagged frames get this VLAN
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ IDENTITY_LINK_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 MAIN_TABLE = 254
+DEFAULT_METRIC_V6 = 1024
 
 
 def where(netns: str | None) -> str:
@@ -121,7 +122,6 @@ class Link(_Base):
         """None is left out, except where it means something: the host netns (netns,
         peer_netns, parent_netns are null there)."""
         out = super().to_dict()
-        out["netns"] = self.netns
         for name in IDENTITY_LINK_FIELDS.get(self.kind, ()):
             if name.endswith("netns"):
                 out[name] = getattr(self, name)
@@ -158,8 +158,14 @@ class Route(_Base):
     dev: str | None = None
     onlink: bool = False
     table: int = MAIN_TABLE
-    metric: int | None = None
+    metric: int | None = None  # None: the kernel's default (0 for IPv4, 1024 for IPv6)
     src: str | None = None
+
+    def __post_init__(self) -> None:
+        # the kernel reports an IPv6 route's default metric as 1024 and an IPv4 one's not at
+        # all: spelling the default either way must give one identity, or add/del miss it
+        if self.metric == (DEFAULT_METRIC_V6 if ":" in self.dst else 0):
+            object.__setattr__(self, "metric", None)
 
     @property
     def key(self) -> tuple:

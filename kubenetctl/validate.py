@@ -22,6 +22,8 @@ _NETNS_BAD = re.compile(r"[/\x00]|^\.\.?$")
 
 
 def ifname(value: str, field: str = "name") -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field}: {value!r} is not an interface name")
     raw = value.encode()
     if not raw:
         raise InvalidInput(f"{field}: interface name is empty")

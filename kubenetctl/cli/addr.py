@@ -25,7 +25,7 @@ def _address(dev: str, cidr: str, netns: str | None) -> Address:
 def add(dev: Dev, cidr: Cidr, netns: NetnsOpt = None) -> None:
     """Add an address to an interface. Already there: unchanged."""
     address = _address(dev, cidr, netns)
-    ensure_all("addr add", [address], links=((address.netns, address.link),))
+    ensure_all("addr add", [address])
 
 
 @app.command("del")
@@ -40,5 +40,5 @@ def list_(netns: NetnsOpt = None, all_ns: AllOpt = False) -> None:
     """List addresses (IPv6 link-local ones left out)."""
     snap = listing.snapshot(check_netns(netns), all_ns)
     rows = [{**a.to_dict(), "owner": snap.owner(a.key)} for a in snap.of_type("address")]
-    rows.sort(key=lambda r: (r["netns"] or "" if "netns" in r else "", r["link"]))
+    rows.sort(key=lambda r: (r["netns"] or "", r["link"]))
     list_output("AddressList", ["NETNS", "LINK", "ADDRESS", "OWNER"], rows, ["netns", "link", "cidr", "owner"])

@@ -16,7 +16,7 @@ import typer
 from kubenetctl import validate
 from kubenetctl.errors import PermissionDenied
 from kubenetctl.ownership import CLI_OWNER
-from kubenetctl.resources import Resource, where
+from kubenetctl.resources import Resource
 from kubenetctl.views.output import Format, document, emit, table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -78,12 +78,10 @@ def executor(action: str) -> Iterator["Executor"]:
         ex.settle()
 
 
-def ensure_all(action: str, resources: list[Resource], *, links: tuple[tuple[str | None, str], ...] = ()) -> None:
-    """Ensure resources in one transaction (links named in `links` must already exist);
-    the report is written after the transaction closed, so a broken pipe undoes nothing."""
+def ensure_all(action: str, resources: list[Resource]) -> None:
+    """Ensure resources in one transaction (a link they need that is missing is NotFound, from
+    the backend); the report is written after the transaction closed, so a broken pipe undoes nothing."""
     with executor(action) as ex:
-        for netns, name in links:
-            ex.get_link(netns, name)
         changes = [(ex.ensure(r), r) for r in resources]
     report(changes)
 
@@ -134,8 +132,4 @@ def _cell(key: str, value: Any) -> str:
     return str(value)
 
 
-def ns_label(netns: str | None) -> str:
-    return netns or "(host)"
-
-
-__all__ = ["G", "executor", "report", "list_output", "where", "check_netns", "require_root"]
+__all__ = ["G", "executor", "report", "list_output", "check_netns", "require_root"]

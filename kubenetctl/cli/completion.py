@@ -105,7 +105,9 @@ def _bash(nodes: list[Node]) -> str:
     lines = [HEADER.format(shell="bash").rstrip(), "", "_kubenetctl_values() {", '  case "$1" in',
              "    netns) command ls -1 /run/netns 2>/dev/null ;;",
              f'    lab) command ls -1 "{STATE_DIR}" 2>/dev/null ;;',
-             "    choice:*) printf '%s\\n' ${1#choice:} ;;", "  esac", "}", "",
+             # choice values are written with commas inside vals (one word per option)
+             "    choice:*) printf '%s\\n' ${1#choice:} | tr ',' '\\n' ;;",
+             "  esac", "}", "",
              "_kubenetctl() {",
              '  local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}" path="" w i subs opts vals arg kind',
              "  COMPREPLY=()",
@@ -140,9 +142,7 @@ def _bash(nodes: list[Node]) -> str:
         lines.append(f'    "{node.path}")')
         lines.append(f"      subs='{' '.join(node.subcommands)}' opts='{opts}' vals='{vals}' arg='{node.argument or ''}' ;;")
     lines += ["  esac", "}", "", "complete -F _kubenetctl kubenetctl", ""]
-    text = "\n".join(lines)
-    # choice values were written with commas inside vals (one word per option); expand them back
-    return text.replace("printf '%s\\n' ${1#choice:}", "printf '%s\\n' ${1#choice:} | tr ',' '\\n'")
+    return "\n".join(lines)
 
 
 def _zsh(nodes: list[Node]) -> str:

@@ -41,7 +41,7 @@ def _list(netns: str | None, all_ns: bool, type_name: str, kind: str) -> None:
 def neigh_add(dev: Dev, ip: Ip, mac: Mac, netns: NetnsOpt = None) -> None:
     """Add (or update) a permanent neighbour entry."""
     res = _neighbor(dev, ip, mac, netns)
-    ensure_all("neigh add", [res], links=((res.netns, res.link),))
+    ensure_all("neigh add", [res])
 
 
 @neigh_app.command("del")
@@ -60,7 +60,7 @@ def neigh_list(netns: NetnsOpt = None, all_ns: AllOpt = False) -> None:
 def fdb_add(dev: Dev, mac: Mac, dst: DstOpt = None, netns: NetnsOpt = None) -> None:
     """Add an FDB entry (00:00:00:00:00:00 with --dst floods to that VTEP)."""
     res = _fdb(dev, mac, dst, netns)
-    ensure_all("fdb add", [res], links=((res.netns, res.link),))
+    ensure_all("fdb add", [res])
 
 
 @fdb_app.command("del")

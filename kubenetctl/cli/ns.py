@@ -9,7 +9,7 @@ import typer
 
 from kubenetctl import validate
 from kubenetctl.cli.common import ForceOpt, ensure_all, group, list_output, remove_all, require_root
-from kubenetctl.errors import InvalidInput, NotFound, PermissionDenied
+from kubenetctl.errors import InvalidInput, KubenetError, NotFound
 from kubenetctl.netlink import nsfs
 from kubenetctl.resources import Netns
 
@@ -39,7 +39,7 @@ def list_() -> None:
     for name in nsfs.list_names():
         try:
             ifaces = nsfs.interface_names(name)
-        except (PermissionDenied, NotFound, OSError):
+        except (KubenetError, OSError):  # a half-made or unreadable entry: shown, not fatal
             ifaces = None
         rows.append({
             "name": name,

@@ -8,7 +8,6 @@ import typer
 
 from kubenetctl import validate
 from kubenetctl.cli.common import NetnsOpt, check_netns, ensure_all, group, list_output
-from kubenetctl.errors import NotFound
 from kubenetctl.netlink import nsfs
 from kubenetctl.resources import Sysctl
 
@@ -31,8 +30,5 @@ def set_(key: Key, value: Annotated[str, typer.Argument(help="Value.")], netns: 
 def get(key: Key, netns: NetnsOpt = None) -> None:
     """Read a net.* sysctl inside a namespace."""
     netns = check_netns(netns)
-    try:
-        value = nsfs.read_sysctl(netns, _key(key))
-    except FileNotFoundError:
-        raise NotFound(f"KEY: sysctl {key} does not exist on this kernel (netns {netns or 'host'})") from None
+    value = nsfs.read_sysctl(netns, _key(key))
     list_output("SysctlList", ["NETNS", "KEY", "VALUE"], [{"netns": netns, "name": key, "value": value}], ["netns", "name", "value"])

@@ -34,7 +34,7 @@ def add(
         parent=validate.ifname(parent, "--parent"), parent_netns=netns, vlan_id=validate.vlan_id(vlan_id, "--id"),
     )
     addrs = [Address(where, link.name, validate.interface_cidr(c, "--addr")) for c in addr or []]
-    ensure_all("vlan add", [link, *addrs], links=((netns, link.parent or ""),))
+    ensure_all("vlan add", [link, *addrs])
 
 
 @app.command("del")

@@ -14,7 +14,7 @@ from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, executor, gro
 from kubenetctl.cli.veth import AllOpt
 from kubenetctl.errors import InvalidInput, NotFound
 from kubenetctl.overlay import FLANNEL_PORT, flood_peer, overlay_mtu, unicast_peer
-from kubenetctl.resources import Address, Link
+from kubenetctl.resources import Address, Link, where
 
 app = group("VXLAN devices and their remote peers.")
 peer_app = group("Remote VTEPs of a VXLAN device.")
@@ -67,7 +67,7 @@ def _derived_mtu(ex, netns: str | None, dev: str | None, local: str | None) -> i
             if a.cidr.split("/")[0] == local:
                 return overlay_mtu(snap.get(("link", netns, a.link)).mtu, ipv6)
         raise NotFound(
-            f"--local: no interface in the {'netns ' + netns if netns else 'host netns'} has address {local}",
+            f"--local: no interface in the {where(netns)} has address {local}",
             hint="add the underlay address first, or pass --dev",
         )
     return DEFAULT_MTU_WITHOUT_UNDERLAY

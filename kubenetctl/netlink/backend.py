@@ -28,7 +28,19 @@ from kubenetctl.netlink.session import Sessions
 from kubenetctl.netlink.wire import link_identity
 from kubenetctl.ownership import RTPROT_KUBENETCTL, marker
 from kubenetctl.plan.ops import CREATE, DELETE, REPLACE, Op
-from kubenetctl.resources import Address, Fdb, Link, Masquerade, Neighbor, Netns, Resource, Route, Sysctl
+from kubenetctl.resources import (
+    MUTABLE_LINK_FIELDS,
+    Address,
+    Fdb,
+    Link,
+    Masquerade,
+    Neighbor,
+    Netns,
+    Resource,
+    Route,
+    Sysctl,
+    where,
+)
 from kubenetctl.snapshot import Snapshot
 
 log = logging.getLogger("kubenetctl.netlink")
@@ -71,7 +83,8 @@ class NetlinkBackend:
             return Snapshot()
         related = [getattr(res, "peer_netns", None), getattr(res, "parent_netns", None)]
         sysctls = [res] if isinstance(res, Sysctl) else []
-        return observe(self.sessions, [ns], types=_types_for(res), related=related, sysctls=sysctls)
+        peers = isinstance(res, Link) and res.kind == "veth"  # only a veth's identity names another namespace
+        return observe(self.sessions, [ns], types=_types_for(res), related=related, sysctls=sysctls, peers=peers)
 
     def snapshot(self, netns: str | None, types: frozenset[str], peers: bool = True) -> Snapshot:
         return observe(self.sessions, [netns], types=types, peers=peers)
@@ -106,7 +119,7 @@ class NetlinkBackend:
                 raise
             found = []
         if not found:
-            raise NotFound(f"link {name} does not exist in the {'netns ' + netns if netns else 'host netns'}")
+            raise NotFound(f"link {name} does not exist in the {where(netns)}")
         self._learn_index(netns, name, found[0]["index"])
         return found[0]["index"]
 
@@ -285,7 +298,7 @@ class NetlinkBackend:
         index = self._index(res.netns, res.name)
         wanted = {c.field: c.new for c in op.changes}
         if not op.changes and op.before is not None:  # an inverse: restore every mutable field
-            wanted = {name: getattr(res, name) for name in ("mtu", "mac", "up", "master")}
+            wanted = {name: getattr(res, name) for name in MUTABLE_LINK_FIELDS}
         fields: dict[str, Any] = {}
         if wanted.get("mtu") is not None:
             fields["mtu"] = wanted["mtu"]

@@ -54,6 +54,10 @@ def translate(code: int, op: Op) -> KubenetError:
             f"{what}: {res.parent} in the {where(res.parent_netns)} already has a sub-interface for VLAN {res.vlan_id}",
             hint="a parent carries each VLAN id once: pick another --id, or delete the other sub-interface",
         )
+    if code == errno.EEXIST and creating and isinstance(res, Link) and res.kind == "veth" and res.peer:
+        # the name was free a moment ago: the peer's name is the one taken
+        return Conflict(f"{what}: {res.peer} already exists in the {where(res.peer_netns)}",
+                        hint="pick another peer name, or delete that link first")
     if code == errno.EEXIST:
         return Conflict(f"{what}: it already exists", hint="another process created it meanwhile; run again")
     if code == errno.EADDRINUSE and isinstance(res, Link) and res.kind == "vxlan":

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from kubenetctl.errors import InvalidInput, KernelError, NotFound, PermissionDenied
+from kubenetctl.resources import where
 
 NETNS_RUN_DIR: str | None = None  # None: $KUBENETCTL_NETNS_DIR or /run/netns, read at each call
 CLONE_NEWNET = 0x40000000
@@ -114,17 +115,29 @@ def sysctl_path(key: str) -> str:
 
 
 def read_sysctl(netns: str | None, key: str) -> str:
-    with entered(netns):
+    with entered(netns), _sysctl_errors(netns, key):
         with open(sysctl_path(key)) as fh:
             return fh.read().strip()
 
 
 def write_sysctl(netns: str | None, key: str, value: str) -> None:
-    with entered(netns):
-        try:
-            with open(sysctl_path(key), "w") as fh:
-                fh.write(value)
-        except FileNotFoundError:
-            raise NotFound(f"sysctl {key} does not exist on this kernel") from None
-        except PermissionError:
-            raise PermissionDenied(f"cannot write sysctl {key}", hint="run as root") from None
+    with entered(netns), _sysctl_errors(netns, key, value):
+        with open(sysctl_path(key), "w") as fh:
+            fh.write(value)
+
+
+@contextmanager
+def _sysctl_errors(netns: str | None, key: str, value: str | None = None) -> Iterator[None]:
+    """What the kernel says about a sysctl file, as the errors people understand."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise NotFound(f"sysctl {key} does not exist on this kernel ({where(netns)})") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"sysctl {key} is a group of sysctls, not one", hint="name one of the keys under it") from None
+    except PermissionError:
+        raise PermissionDenied(f"cannot {'read' if value is None else 'write'} sysctl {key}", hint="run as root") from None
+    except OSError as exc:
+        if exc.errno == errno.EINVAL and value is not None:
+            raise InvalidInput(f"sysctl {key}: the kernel refuses the value {value!r}") from None
+        raise

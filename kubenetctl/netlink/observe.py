@@ -158,7 +158,7 @@ def observe(
         if sc.netns is None or sc.netns in snap.scope:
             try:
                 snap.add(Sysctl(sc.netns, sc.name, nsfs.read_sysctl(sc.netns, sc.name)))
-            except (FileNotFoundError, NotFound, KernelError):
+            except (NotFound, KernelError):
                 pass
     return snap
 

@@ -127,3 +127,32 @@ def test_route_gateway_not_on_link(kn, names, pod):
     assert_clean_failure(r, ExitCode.USAGE, "gateway 10.5.0.1 is not on a network directly connected")
     assert "--onlink" in r.stderr
     assert not ip_json("route", "show", "10.99.0.0/24", netns=pod)
+
+
+@pytest.mark.parametrize("args,code,needle", [
+    (["sysctl", "get", "net.ipv4.conf"], ExitCode.USAGE, "sysctl net.ipv4.conf is a group of sysctls, not one"),
+    (["sysctl", "set", "net.ipv4.ip_forward", "abc"], ExitCode.USAGE, "the kernel refuses the value 'abc'"),
+    (["sysctl", "get", "net.ipv4.no_such_key"], ExitCode.NOT_FOUND, "does not exist on this kernel"),
+])
+def test_sysctl_mistakes_are_one_line_and_change_nothing(pod, args, code, needle):
+    before = subprocess.run(["ip", "netns", "exec", pod, "cat", "/proc/sys/net/ipv4/ip_forward"],
+                            capture_output=True, text=True, check=True).stdout
+    assert_clean_failure(kn_process(*args, "-n", pod), code, needle)
+    assert subprocess.run(["ip", "netns", "exec", pod, "cat", "/proc/sys/net/ipv4/ip_forward"],
+                          capture_output=True, text=True, check=True).stdout == before
+
+
+def test_ns_list_shows_a_half_made_namespace_entry(names, tmp_path, monkeypatch):
+    (tmp_path / names.ns("half")).write_bytes(b"")  # a file nobody bind-mounted a namespace onto
+    monkeypatch.setenv("KUBENETCTL_NETNS_DIR", str(tmp_path))
+    r = kn_process("-o", "json", "ns", "list")
+    assert r.code == 0, r
+    assert [(i["name"], i["interfaces"]) for i in r.json()["items"]] == [(names.ns("half"), None)]
+
+
+def test_a_taken_peer_name_is_named(kn, pod):
+    run(kn, "veth", "add", "x0", "-n", pod, "--peer", "x1", "--peer-netns", pod)
+    before = kernel_state(pod)
+    r = kn_process("veth", "add", "y0", "-n", pod, "--peer", "x1", "--peer-netns", pod)
+    assert_clean_failure(r, ExitCode.CONFLICT, f"x1 already exists in the netns {pod}")
+    assert kernel_state(pod) == before

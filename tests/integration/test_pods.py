@@ -46,6 +46,23 @@ def test_add_is_idempotent_and_del_of_gone_succeeds(kn, names):
     assert kn("-o", "json", "ns", "del", pod).json()["items"][0]["action"] == "absent"
 
 
+def test_routes_are_idempotent_in_both_families_whatever_the_metric_spelling(kn, names):
+    pod = names.ns("r6")
+    run(kn, "ns", "add", pod)
+    try:
+        run(kn, "veth", "add", "a0", "-n", pod, "--peer", "b0", "--peer-netns", pod, "--addr", "10.6.0.1/24",
+            "--addr", "fd00:6::1/64")
+        for dst, extra in (("fd00:9::/64", []), ("fd00:8::/64", ["--metric", "1024"]), ("10.9.0.0/24", ["--metric", "0"])):
+            add = ["-o", "json", "route", "add", dst, "--dev", "a0", "-n", pod, *extra]
+            assert kn(*add).json()["items"][0]["action"] == "created"
+            assert kn(*add).json()["items"][0]["action"] == "unchanged"  # the kernel reports 1024 / no metric
+            assert kn("-o", "json", "route", "del", dst, "-n", pod).json()["items"][0]["action"] == "deleted"
+            family = "-6" if ":" in dst else "-4"
+            assert not [r for r in ip_json(family, "route", "show", netns=pod) if r["dst"] == dst]
+    finally:
+        run(kn, "ns", "del", pod)
+
+
 def _check_overlay(ov):
     assert ping(ov.pods[0], ov.pod_ips[1], count=2) and ping(ov.pods[1], ov.pod_ips[0], count=2)
     vx = ip_json("-d", "link", "show", ov.vxlan, netns=ov.nodes[0])[0]
