@@ -107,16 +107,16 @@ def routes(netns: str, family: str = "-4") -> list[tuple]:
 
 
 def nft_tables(netns: str) -> list[str]:
-    if shutil.which("nft") is None:
-        return []
-    out = subprocess.run(["ip", "netns", "exec", netns, "nft", "list", "tables"], capture_output=True, text=True).stdout
+    assert shutil.which("nft"), "nft is not installed: nothing could be checked (scripts/setup --test installs it)"
+    out = subprocess.run(["ip", "netns", "exec", netns, "nft", "list", "tables"], capture_output=True, text=True,
+                         check=True).stdout
     return sorted(line.strip() for line in out.splitlines() if line.strip())
 
 
 def iptables_nat(netns: str) -> list[str]:
-    if shutil.which("iptables") is None:
-        return []
-    out = subprocess.run(["ip", "netns", "exec", netns, "iptables", "-t", "nat", "-S"], capture_output=True, text=True).stdout
+    assert shutil.which("iptables"), "iptables is not installed: nothing could be checked (scripts/setup --test installs it)"
+    out = subprocess.run(["ip", "netns", "exec", netns, "iptables", "-t", "nat", "-S"], capture_output=True, text=True,
+                         check=True).stdout
     return [line for line in out.splitlines() if not line.startswith("-P ")]
 
 
@@ -172,7 +172,12 @@ class CniServer:
             with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
                 return s.connect_ex(self.socket) == 0
 
-        wait_for(listening, "the server to listen", timeout=30)
+        try:
+            wait_for(listening, "the server to listen", timeout=30)
+        except BaseException:  # never leave a server (or its directory) behind
+            self.kill()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
         return self
 
     @property

@@ -141,7 +141,6 @@ def test_duplicate_add_fails_and_leaves_the_first_intact(env):
     assert second.code == 1 and second.json()["code"] == spec.CONFLICT and "already exists" in second.json()["msg"]
     assert addresses(pod, "eth0") == ["10.88.0.2/24"] and len(env.host_veths()) == 1
     assert store_ips(env.data, "podnet") == ["10.88.0.2"]
-    # same container id, other interface name in another pod netns: IPAM refuses nothing, it is a new attachment
     assert env.call("DEL", conf, pod).code == 0
 
 

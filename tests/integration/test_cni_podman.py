@@ -1,8 +1,9 @@
 """A real container runtime: podman 4.3 with its CNI backend runs containers on a network
 whose plugin is kubenetctl-cni (see shared/reference/runtimes.md).
 
-Everything podman keeps (configuration, storage, run state, temp files) lives under the
-test's temp directory; the containers run a busybox root directory (no registry here).
+Podman's configuration, storage and temp files live under the test's temp directory (its
+run state in a short private directory); the teardown checks that no container and no veth
+on the bridge is left. The containers run a busybox root directory (no registry here).
 The plugin runs in the machine's own namespace, as under any runtime: its bridge is named
 by the `names` fixture and deleted at the end; no gateway, no masquerade, so no sysctl or
 firewall rule of the machine is touched.
@@ -80,9 +81,14 @@ volume_path = "{tmp}/root/volumes"
 def podman(names, tmp_path):
     pm = Podman(tmp_path, names.link("pm"))
     yield pm
-    pm("rm", "-a", "-f", "-t", "0", check=False)
-    shutil.rmtree(pm.runroot, ignore_errors=True)
-    subprocess.run(["ip", "link", "del", pm.bridge], capture_output=True)
+    try:  # what podman keeps outside tmp_path: its containers' namespaces and our veths on the bridge
+        pm("rm", "-a", "-f", "-t", "0", check=False)
+        assert pm("ps", "-aq", check=False).stdout.strip() == "", "podman kept containers"
+        ports = subprocess.run(["ip", "-o", "link", "show", "master", pm.bridge], capture_output=True, text=True).stdout
+        assert ports.strip() == "", f"veths left on {pm.bridge}: {ports}"
+    finally:
+        shutil.rmtree(pm.runroot, ignore_errors=True)
+        subprocess.run(["ip", "link", "del", pm.bridge], capture_output=True)
 
 
 def test_two_containers_get_our_addresses_ping_each_other_and_free_them(podman):
