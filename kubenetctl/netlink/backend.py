@@ -23,7 +23,7 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from kubenetctl.errors import KubenetError, NotFound
 from kubenetctl.execute import netns_of
 from kubenetctl.netlink import errmap, messages, nsfs
-from kubenetctl.netlink.observe import NUD_PERMANENT, RTNH_F_ONLINK, observe
+from kubenetctl.netlink.observe import NUD_PERMANENT, RTEXT_FILTER_SKIP_STATS, RTNH_F_ONLINK, observe
 from kubenetctl.netlink.session import Sessions
 from kubenetctl.netlink.wire import link_identity
 from kubenetctl.ownership import RTPROT_KUBENETCTL, marker
@@ -48,7 +48,6 @@ log = logging.getLogger("kubenetctl.netlink")
 GONE = (errno.ENODEV, errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL)
 LOOPBACK_IFINDEX = 1  # the kernel gives every namespace's lo this index
 NEW = NLM_F_CREATE | NLM_F_EXCL  # create, fail if it exists
-SKIP_STATS = 1 << 3  # RTEXT_FILTER_SKIP_STATS: a lookup needs no counters
 FAST_KINDS = ("veth", "bridge")  # made on the fast path; other kinds through pyroute2's API
 
 
@@ -113,7 +112,7 @@ class NetlinkBackend:
         if cached is not None:
             return cached
         try:
-            found = self.sessions.fast(netns).request(messages.link_by_name(name, ext_mask=SKIP_STATS), RTM_GETLINK, reply=ifinfmsg)
+            found = self.sessions.fast(netns).request(messages.link_by_name(name, ext_mask=RTEXT_FILTER_SKIP_STATS), RTM_GETLINK, reply=ifinfmsg)
         except NetlinkError as exc:
             if exc.code not in GONE:
                 raise
@@ -190,7 +189,7 @@ class NetlinkBackend:
             return False
         self._forget_index(netns, name)
         try:
-            self.sessions.fast(netns).request(messages.link_by_name(name, ext_mask=SKIP_STATS), RTM_GETLINK, reply=bytes)
+            self.sessions.fast(netns).request(messages.link_by_name(name, ext_mask=RTEXT_FILTER_SKIP_STATS), RTM_GETLINK, reply=bytes)
             return True
         except NetlinkError as exc:
             if exc.code in GONE:
@@ -370,9 +369,8 @@ class NetlinkBackend:
     def _delete_neighbor(self, op: Op) -> None:
         res = op.resource
         assert isinstance(res, Neighbor)
-        found = self.sessions.get(res.netns).link_lookup(ifname=res.link)
-        if found:
-            self.sessions.get(res.netns).neigh("del", dst=res.ip, ifindex=found[0])
+        if self._exists(res.netns, res.link):  # gone with its device: nothing to delete
+            self.sessions.get(res.netns).neigh("del", dst=res.ip, ifindex=self._index(res.netns, res.link))
 
     def _fdb_args(self, res: Fdb) -> dict[str, Any]:
         args: dict[str, Any] = {"ifindex": self._index(res.netns, res.link), "lladdr": res.mac}
@@ -388,7 +386,7 @@ class NetlinkBackend:
     def _delete_fdb(self, op: Op) -> None:
         res = op.resource
         assert isinstance(res, Fdb)
-        if self.sessions.get(res.netns).link_lookup(ifname=res.link):
+        if self._exists(res.netns, res.link):
             self.sessions.get(res.netns).fdb("del", **self._fdb_args(res))
 
     # sysctls ----------------------------------------------------------------------------
