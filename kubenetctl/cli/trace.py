@@ -62,7 +62,7 @@ def trace(
     if probe:
         report = _probe(topo, result, timeout)
         doc["probe"] = report.to_dict(result)
-        ok = ok and report.agrees and report.delivered
+        ok = ok and report.agrees
     emit(document("Trace", None, **doc), G.output, _human)
     if not ok:
         raise typer.Exit(int(ExitCode.CHECK_FAILED))
