@@ -167,11 +167,6 @@ def gather_trace(lab: str | None, src: str, dst: str, walk: Callable[[Observed],
 def explain(lab: str, src: str, dst: str) -> Any:
     """The trace of one pair (pod name or namespace -> pod name or address) in a lab:
     what `kubenetctl check` shows for an expectation that failed."""
-    from kubenetctl.trace.pair import packet, resolve, trace_pair
+    from kubenetctl.trace.pair import walk_pair
 
-    def walk(seen: Observed) -> Any:
-        a = resolve(seen.topo, src, "SRC", seen.pods)
-        b = resolve(seen.topo, dst, "DST", seen.pods)
-        return trace_pair(seen.topo, a, b, packet(a, b, "icmp", None, None), reply=True)
-
-    return gather_trace(lab, src, dst, walk)[1]
+    return gather_trace(lab, src, dst, lambda seen: walk_pair(seen.topo, src, dst, seen.pods))[1]

@@ -50,6 +50,21 @@ def test_not_root_is_refused_before_touching_anything(monkeypatch):
     assert "ns add needs root" in one_error_line(result)
 
 
+@pytest.mark.parametrize("args,needle", [
+    (["--proto", "tcp"], "--port: TCP needs a destination port"),
+    (["--port", "80"], "--port: ICMP has no ports"),
+])
+def test_trace_checks_proto_and_port_before_reading_anything(tmp_path, monkeypatch, args, needle):
+    def read(*_: object) -> None:
+        raise AssertionError("trace read the kernel before checking its options")
+
+    monkeypatch.setenv("KUBENETCTL_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr("kubenetctl.inspect.gather.gather_trace", read)
+    result = kn("trace", "web", "db", *args)
+    assert result.code == ExitCode.USAGE, result
+    assert needle in one_error_line(result)
+
+
 def test_exit_codes_are_documented_in_help():
     text = kn("--help").stdout
     for code in EXIT_CODE_DOCS:

@@ -7,7 +7,7 @@ import pytest
 from kubenetctl.errors import InvalidInput, NotFound
 from kubenetctl.kernelfacts import PathMtu
 from kubenetctl.trace.model import Point
-from kubenetctl.trace.pair import packet, resolve, trace_pair
+from kubenetctl.trace.pair import packet, resolve, walk_pair
 from tests.synthetic import MAC, Lab, flood_overlay, routed_overlay, vlan_pair
 
 ROUTED_FORWARD = [
@@ -19,9 +19,7 @@ ROUTED_FORWARD = [
 
 def run(lab: Lab, src: str = "pod1", dst: str = "pod2", *, proto: str = "icmp", port: int | None = None,
         size: int | None = None, pods: dict | None = None):
-    topo = lab.topo()
-    a, b = resolve(topo, src, "SRC", pods), resolve(topo, dst, "DST", pods)
-    return trace_pair(topo, a, b, packet(a, b, proto, port, size))
+    return walk_pair(lab.topo(), src, dst, pods, proto=proto, port=port, size=size)
 
 
 def points(path) -> list[tuple]:
