@@ -15,7 +15,7 @@ import shutil
 import subprocess
 from typing import Any, Iterator
 
-from kubenetctl.errors import KubenetError, NotFound, PermissionDenied
+from kubenetctl.errors import InvalidInput, KubenetError, NotFound, PermissionDenied
 from kubenetctl.topology import ROLE_LABEL
 
 ZERO_MAC = "00:00:00:00:00:00"
@@ -268,19 +268,48 @@ def mermaid(doc: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def check_output(fmt: str, path: str | None) -> None:
+    """What --graph FMT [-O PATH] needs, checked before anything is read: Graphviz's `dot`
+    for an image, and a file that can be written."""
+    if fmt in ("svg", "png"):
+        _dot_exe(fmt)
+    if path is not None:
+        _writable(path)
+
+
+def write_text(text: str, path: str) -> None:
+    _writable(path)
+    try:
+        with open(path, "w") as fh:
+            fh.write(text)
+    except OSError as err:
+        raise KubenetError(f"-O {path}: cannot write it: {err.strerror}") from None
+
+
 def render_image(dot_text: str, fmt: str, path: str) -> None:
     """Run Graphviz's `dot` to write an SVG or PNG."""
+    exe = _dot_exe(fmt)
+    _writable(path)
+    proc = subprocess.run([exe, f"-T{fmt}", "-o", path], input=dot_text.encode(), capture_output=True)
+    if proc.returncode != 0:  # a bug in the DOT we wrote
+        raise KubenetError(f"dot failed to render {path}: {proc.stderr.decode(errors='replace').strip()}")
+
+
+def _dot_exe(fmt: str) -> str:
     exe = shutil.which("dot")
     if exe is None:
         raise NotFound(
             f"--graph {fmt} needs Graphviz's 'dot', which is not installed",
             hint="install it (apt-get install graphviz), or use --graph dot and render the text elsewhere",
         )
+    return exe
+
+
+def _writable(path: str) -> None:
+    if os.path.isdir(path):
+        raise InvalidInput(f"-O {path}: is a directory", hint="give the file to write, e.g. -O topology.svg")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise NotFound(f"-O {path}: the directory {folder} does not exist")
     if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
         raise PermissionDenied(f"-O {path}: cannot write there")
-    proc = subprocess.run([exe, f"-T{fmt}", "-o", path], input=dot_text.encode(), capture_output=True)
-    if proc.returncode != 0:  # a bug in the DOT we wrote
-        raise KubenetError(f"dot failed to render {path}: {proc.stderr.decode(errors='replace').strip()}")

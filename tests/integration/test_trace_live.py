@@ -148,6 +148,9 @@ def test_inspect_views(kn, routed, tmp_path):
     assert doc["items"][0]["role"] == "host"
     dot = kn("inspect", o.lab, "--graph", "dot")
     assert dot.code == 0 and f'"{o.pods[0]}/eth0" -- "{o.nodes[0]}/cni0"' in dot.stdout
+    mermaid = tmp_path / "lab.mmd"
+    assert kn("inspect", o.lab, "--graph", "mermaid", "-O", str(mermaid)).code == 0
+    assert mermaid.read_text().startswith(kn("inspect", o.lab, "--graph", "mermaid").stdout.splitlines()[0])
     if shutil.which("dot"):
         out = tmp_path / "lab.svg"
         assert kn("inspect", o.lab, "--graph", "svg", "-O", str(out)).code == 0
