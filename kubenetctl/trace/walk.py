@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, replace
 
+from kubenetctl.overlay import FLOOD_MAC
 from kubenetctl.resources import Link, Route
 from kubenetctl.topology import NS, RT_TYPES, Topology, conf_key, ns_label, route_text
 from kubenetctl.trace import l2
@@ -288,7 +289,7 @@ class Walker:
                     down.netns, down.name, hint=self._up_hint(down), blocked=Point(ns, link.name, "out"),
                 )
             for dead in flood.dead_ends:
-                unicast = any(e.mac != l2.ZERO_MAC for e in self.topo.dev_fdb(dead.netns, dead.name))
+                unicast = any(e.mac != FLOOD_MAC for e in self.topo.dev_fdb(dead.netns, dead.name))
                 peers = [v for v in self._vteps_like(dead) if self._reaches_over(v, nexthop)]
                 if not peers or (unicast and dead.key == link.key):
                     continue  # a unicast (flannel-style) VTEP wants a permanent neighbour, not flooding
@@ -508,7 +509,7 @@ class Walker:
         mac = frame.dst_mac.lower()
         entries = self.topo.dev_fdb(ns, vx.name)
         exact = [e for e in entries if e.mac.lower() == mac and e.dst]
-        default = [e for e in entries if e.mac == l2.ZERO_MAC and e.dst]
+        default = [e for e in entries if e.mac == FLOOD_MAC and e.dst]
         targets = exact if mac != BROADCAST and exact else default
         if not targets:
             raise self._no_vxlan_fdb(ns, vx, mac)

@@ -16,9 +16,8 @@ import subprocess
 from typing import Any, Iterator
 
 from kubenetctl.errors import InvalidInput, KubenetError, NotFound, PermissionDenied
-from kubenetctl.topology import ROLE_LABEL
+from kubenetctl.topology import ROLE_LABEL, ns_label
 
-ZERO_MAC = "00:00:00:00:00:00"
 FILL = {"host": "#f4effa", "node": "#eaf1fb", "pod": "#eaf7e6", "other": "#f3f3f3"}
 BORDER = {"host": "#8a6bb0", "node": "#4a78b5", "pod": "#4f9a44", "other": "#888888"}
 KIND_FILL = {"bridge": "#fde7c4", "vxlan": "#d5e3ff", "veth": "#ffffff", "vlan": "#fff5d6", "macvlan": "#ffffff"}
@@ -27,12 +26,8 @@ TUNNEL = "#2f5fb3"
 DOWN = "#d03030"
 
 
-def _ns(name: str | None) -> str:
-    return "(host)" if name is None else name
-
-
 def _id(netns: str | None, dev: str) -> str:
-    return f"{_ns(netns)}/{dev}"
+    return f"{ns_label(netns)}/{dev}"
 
 
 class _Model:
@@ -136,12 +131,12 @@ class _Model:
                                    "style": "dashed", "colour": DOWN, "tunnel": True, "level": True})
                 continue
             b = (t["to"]["netns"], t["to"]["name"])
-            pair = tuple(sorted([a, b], key=lambda k: (_ns(k[0]), k[1])))
+            pair = tuple(sorted([a, b], key=lambda k: (ns_label(k[0]), k[1])))
             entry = seen.setdefault(pair, {"modes": set(), "vni": t["vni"], "port": t["port"], "dirs": set()})
             entry["modes"].add(t["mode"])
             entry["dirs"].add(a)
         for (a, b), e in seen.items():
-            one_way = "" if len(e["dirs"]) == 2 else f" (only from {_ns(next(iter(e['dirs']))[0])})"
+            one_way = "" if len(e["dirs"]) == 2 else f" (only from {ns_label(next(iter(e['dirs']))[0])})"
             label = f"VXLAN vni {e['vni']} udp/{e['port']} {'/'.join(sorted(e['modes']))}{one_way}"
             self.edges.append({"a": a, "b": b, "label": label, "style": "dashed", "colour": TUNNEL if not one_way
                                else DOWN, "tunnel": True, "level": True})
@@ -209,7 +204,7 @@ def dot(doc: dict[str, Any]) -> str:
         indent = "  " * depth
         if event == "open":
             role = what["role"]
-            label = f"{ROLE_LABEL.get(role, role)} {_ns(what['name'])}" + ("  (ip_forward)" if role == "node" and what.get("ipForward") == "1" else "")
+            label = f"{ROLE_LABEL.get(role, role)} {ns_label(what['name'])}" + ("  (ip_forward)" if role == "node" and what.get("ipForward") == "1" else "")
             out.append(f"{indent}subgraph cluster_{next(counter)} {{")
             out.append(f"{indent}  label={_q(label)}; labeljust=l; style=\"rounded,filled\"; "
                        f"fillcolor=\"{FILL.get(role, '#ffffff')}\"; color=\"{BORDER.get(role, '#888888')}\"; fontsize=12;")
@@ -250,7 +245,7 @@ def mermaid(doc: dict[str, Any]) -> str:
     for event, what, depth in m.boxes():
         indent = "  " * depth
         if event == "open":
-            out.append(f"{indent}subgraph s{next(counter)}[\"{ROLE_LABEL.get(what['role'], what['role'])} {_ns(what['name'])}\"]")
+            out.append(f"{indent}subgraph s{next(counter)}[\"{ROLE_LABEL.get(what['role'], what['role'])} {ns_label(what['name'])}\"]")
         elif event == "member":
             key, (text, _kind) = what
             out.append(f"{indent}  {nid(key)}[\"{text.replace(chr(92) + 'n', '<br/>')}\"]")

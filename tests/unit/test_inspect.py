@@ -238,3 +238,31 @@ def test_help_and_startup_do_not_load_pyroute2():
     )
     proc = subprocess.run([__import__("sys").executable, "-c", code], capture_output=True, text=True)
     assert proc.stderr.strip() == ""
+
+
+def test_namespace_owners_ask_each_loopback_once_on_the_fast_path():
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    from kubenetctl.netlink.facts import namespace_owners
+
+    class Msg:
+        def get_attr(self, name: str) -> str | None:
+            return "kubenetctl:lab/x" if name == "IFLA_IFALIAS" else None
+
+    class Channel:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def request(self, *_: object, **__: object) -> list[Msg]:
+            if self.name == "gone":
+                raise NetlinkError(22)  # deleted meanwhile
+            return [Msg()]
+
+    class Sessions:
+        def fast(self, name: str) -> Channel:
+            return Channel(name)
+
+        def get(self, name: str) -> None:
+            raise AssertionError("a full IPRoute session for one loopback")
+
+    assert namespace_owners(Sessions(), ["a", "gone", "b"]) == {"a": "lab/x", "b": "lab/x"}  # type: ignore[arg-type]
