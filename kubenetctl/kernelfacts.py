@@ -102,8 +102,6 @@ class PortInfo:
     dev: str
     bridge: str
     state: str = "forwarding"  # a PORT_STATES value
-    learning: bool = True
-    unicast_flood: bool = True
     vlans: tuple[int, ...] = ()  # with VLAN filtering: the VLANs the port carries
     pvid: int | None = None  # with VLAN filtering: untagged frames get this VLAN
 

@@ -147,9 +147,6 @@ class Topology:
                 return link.peer_netns
         return False
 
-    def pods_of(self, node: NS) -> list[NS]:
-        return [ns for ns in self.namespaces() if self.role(ns) == POD and self.node_of(ns) == node and ns != node]
-
     def netns_owner(self, ns: NS) -> str | None:
         return None if ns is None else self.snap.owner(("netns", ns))
 

@@ -54,7 +54,7 @@ def inspect(
 
     seen = gather(lab)
     report = None
-    if seen.state is not None and seen.state.recorded is not None:
+    if seen.state is not None:
         report = drift(seen.state.recorded, seen.topo.snap, owner=lab_owner(seen.lab or ""),
                        namespaces=seen.topo.namespaces())
     doc = build(seen.topo, lab=seen.lab, labs=seen.labs, drift=report)

@@ -34,7 +34,7 @@ def test_roles_come_from_the_topology():
     topo = routed_overlay().topo()
     assert {ns: topo.role(ns) for ns in topo.namespaces()} == {
         "node1": "node", "node2": "node", "pod1": "pod", "pod2": "pod"}
-    assert topo.node_of("pod1") == "node1" and topo.pods_of("node2") == ["pod2"]
+    assert topo.node_of("pod1") == "node1" and topo.node_of("pod2") == "node2"
 
 
 def test_a_forwarding_namespace_with_veths_into_two_others_is_a_node():
