@@ -266,3 +266,14 @@ def test_namespace_owners_ask_each_loopback_once_on_the_fast_path():
             raise AssertionError("a full IPRoute session for one loopback")
 
     assert namespace_owners(Sessions(), ["a", "gone", "b"]) == {"a": "lab/x", "b": "lab/x"}  # type: ignore[arg-type]
+
+
+def test_drift_compares_only_the_fields_a_record_states():
+    from kubenetctl.inspect.drift import differences
+    from kubenetctl.plan.ops import Change, field_changes
+
+    recorded = Route("n", "10.9.0.0/24", via="10.0.0.1")  # no metric stated
+    kernel = Route("n", "10.9.0.0/24", via="10.0.0.1", dev="eth0", metric=100)
+    assert field_changes(recorded, kernel) == (Change("metric", 100, None),)  # plan: None is a wish
+    assert field_changes(recorded, kernel, stated_only=True) == differences(recorded, kernel) == ()
+    assert differences(recorded, Route("n", "10.9.0.0/24", via="10.0.0.9")) == (Change("via", "10.0.0.9", "10.0.0.1"),)
