@@ -102,8 +102,6 @@ class PortInfo:
     dev: str
     bridge: str
     state: str = "forwarding"  # a PORT_STATES value
-    learning: bool = True
-    unicast_flood: bool = True
 
 
 @dataclass(frozen=True)

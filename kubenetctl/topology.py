@@ -36,6 +36,12 @@ def ns_label(netns: str | None) -> str:
     return netns if netns is not None else "(host)"
 
 
+def conf_key(dev: str, knob: str) -> str:
+    """The sysctl key of a per-interface IPv4 knob the way `kubenetctl sysctl` takes it:
+    dotted, or slashed when the interface name holds dots (eth0.100), as nsfs.sysctl_path reads it."""
+    return f"net/ipv4/conf/{dev}/{knob}" if "." in dev else f"net.ipv4.conf.{dev}.{knob}"
+
+
 def _ns_sort(netns: str | None) -> str:
     return "" if netns is None else "\x01" + netns
 
@@ -140,9 +146,6 @@ class Topology:
             ):
                 return link.peer_netns
         return False
-
-    def pods_of(self, node: NS) -> list[NS]:
-        return [ns for ns in self.namespaces() if self.role(ns) == POD and self.node_of(ns) == node and ns != node]
 
     def netns_owner(self, ns: NS) -> str | None:
         return None if ns is None else self.snap.owner(("netns", ns))
@@ -269,20 +272,21 @@ class Topology:
             value = getattr(res, "value", None)
         return default if value is None else value
 
-    def forwarding(self, ns: NS, dev: str) -> tuple[bool, str]:
-        """Does `ns` forward IPv4 packets that arrive on `dev`? (and the knob that decides).
+    def forwarding(self, ns: NS, dev: str) -> tuple[bool, str, str]:
+        """Does `ns` forward IPv4 packets that arrive on `dev`? (and the knob that decides:
+        its sysctl key, see conf_key, and value).
 
         The kernel checks conf.<dev>.forwarding; writing ip_forward sets it on every device,
         so when both are off ip_forward is the knob to name."""
-        glob = self.sysctl(ns, "net.ipv4.ip_forward", "0")
+        glob = self.sysctl(ns, "net.ipv4.ip_forward", "0") or "0"
         per_dev = self.sysctl(ns, f"net.ipv4.conf.{dev}.forwarding")
         if per_dev is None:
-            return glob == "1", f"net.ipv4.ip_forward={glob}"
+            return glob == "1", "net.ipv4.ip_forward", glob
         if per_dev == "1":
-            return True, f"net.ipv4.conf.{dev}.forwarding=1"
+            return True, conf_key(dev, "forwarding"), per_dev
         if glob == "0":
-            return False, "net.ipv4.ip_forward=0"
-        return False, f"net.ipv4.conf.{dev}.forwarding=0"
+            return False, "net.ipv4.ip_forward", glob
+        return False, conf_key(dev, "forwarding"), per_dev
 
     def rp_filter(self, ns: NS, dev: str) -> int:
         """Effective reverse-path filter mode on `dev`: max(conf.all, conf.<dev>)."""
@@ -316,7 +320,7 @@ def route_text(topo: Topology, route: Route) -> str:
         parts.append(f"via {route.via}")
     if route.dev:
         parts.append(f"dev {route.dev}")
-    if route.table != 254:
+    if route.table != MAIN_TABLE:
         parts.append(f"table {route.table}")
     proto = topo.snap.fact(route.key, "proto")
     if proto in RTPROTS:

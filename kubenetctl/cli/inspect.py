@@ -41,6 +41,12 @@ def inspect(
                            hint=f"kubenetctl inspect --graph {graph.value} -O topology.{graph.value}")
     if out_file is not None and graph is None:
         raise InvalidInput("-O/--out goes with --graph", hint="kubenetctl inspect --graph svg -O topology.svg")
+    if graph is not None:
+        from kubenetctl.views.graph import check_output
+
+        if G.output is not Format.table:
+            raise InvalidInput("--graph and -o json/yaml exclude each other", hint="pick one")
+        check_output(graph.value, str(out_file) if out_file is not None else None)
     from kubenetctl.inspect.document import build
     from kubenetctl.inspect.drift import drift
     from kubenetctl.inspect.gather import gather
@@ -48,7 +54,7 @@ def inspect(
 
     seen = gather(lab)
     report = None
-    if seen.state is not None and seen.state.recorded is not None:
+    if seen.state is not None:
         report = drift(seen.state.recorded, seen.topo.snap, owner=lab_owner(seen.lab or ""),
                        namespaces=seen.topo.namespaces())
     doc = build(seen.topo, lab=seen.lab, labs=seen.labs, drift=report)
@@ -69,15 +75,13 @@ def _human(compact: bool) -> Any:
 def _graph(doc: dict[str, Any], fmt: GraphFormat, out_file: Path | None) -> None:
     from kubenetctl.views import graph
 
-    if G.output is not Format.table:
-        raise InvalidInput("--graph and -o json/yaml exclude each other", hint="pick one")
     text = graph.mermaid(doc) if fmt is GraphFormat.mermaid else graph.dot(doc)
     if fmt in (GraphFormat.svg, GraphFormat.png):
         assert out_file is not None
         graph.render_image(text, fmt.value, str(out_file))
         console(stderr=True).print(f"wrote {out_file}")
     elif out_file is not None:
-        out_file.write_text(text)
+        graph.write_text(text, str(out_file))
         console(stderr=True).print(f"wrote {out_file}")
     else:
         sys.stdout.write(text)

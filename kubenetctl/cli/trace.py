@@ -43,17 +43,17 @@ def trace(
         raise InvalidInput(f"--size: {size} is out of range 28..65535 (an IP packet, header included)")
     if not 0 < timeout <= 60:
         raise InvalidInput(f"--timeout: {timeout} is out of range (0, 60] seconds")
+    from kubenetctl.trace.pair import check_proto, walk_pair
+
+    check_proto(proto.value, port)
     if lab is not None:
         validate.netns_name(lab, "--lab")
     else:
         lab = _lab_of_pod_names(src, dst)
     from kubenetctl.inspect.gather import gather_trace
-    from kubenetctl.trace.pair import packet, resolve, trace_pair
 
     def walk(seen: Any) -> Any:
-        a = resolve(seen.topo, src, "SRC", seen.pods)
-        b = resolve(seen.topo, dst, "DST", seen.pods)
-        return trace_pair(seen.topo, a, b, packet(a, b, proto.value, port, size), reply=not no_reply)
+        return walk_pair(seen.topo, src, dst, seen.pods, proto=proto.value, port=port, size=size, reply=not no_reply)
 
     seen, result = gather_trace(lab, src, dst, walk)
     topo = seen.topo
@@ -62,7 +62,7 @@ def trace(
     if probe:
         report = _probe(topo, result, timeout)
         doc["probe"] = report.to_dict(result)
-        ok = ok and report.agrees and report.delivered
+        ok = ok and report.agrees
     emit(document("Trace", None, **doc), G.output, _human)
     if not ok:
         raise typer.Exit(int(ExitCode.CHECK_FAILED))
@@ -72,8 +72,9 @@ def _lab_of_pod_names(*specs: str) -> str | None:
     """SRC/DST that are neither addresses nor namespaces may be pod names of a recorded lab."""
     from kubenetctl.inspect.labs import lab_with_pods
     from kubenetctl.netlink import nsfs
+    from kubenetctl.trace.pair import HOST_NAMES
 
-    names = [s for s in specs if not validate.is_ip(s) and s not in ("host", "(host)") and not nsfs.exists(s)]
+    names = [s for s in specs if not validate.is_ip(s) and s not in HOST_NAMES and not nsfs.exists(s)]
     return lab_with_pods(names) if names else None
 
 

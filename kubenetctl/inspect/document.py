@@ -18,13 +18,13 @@ import ipaddress
 from typing import Any
 
 from kubenetctl.inspect.drift import Drift
+from kubenetctl.overlay import FLOOD_MAC
 from kubenetctl.resources import Link
 from kubenetctl.topology import HOST, NODE, OTHER, POD, Topology, route_text
 from kubenetctl.views.output import document
 
 KIND = "Topology"
 ROLE_ORDER = {HOST: 0, NODE: 1, POD: 2, OTHER: 3}
-ZERO_MAC = "00:00:00:00:00:00"
 
 
 def _ref(netns: str | None, name: str | None) -> dict[str, Any]:
@@ -132,7 +132,7 @@ def tunnels(topo: Topology) -> list[dict[str, Any]]:
                     "from": _ref(ns, vx.name),
                     "to": _ref(remotes[0].netns, remotes[0].name) if remotes else None,
                     "remote": e.dst, "vni": vni, "port": port,
-                    "mode": "flood" if e.mac == ZERO_MAC else "unicast", "mac": e.mac,
+                    "mode": "flood" if e.mac == FLOOD_MAC else "unicast", "mac": e.mac,
                 })
     return out
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from kubenetctl.plan.ops import Change, link_changes
+from kubenetctl.plan.ops import Change, field_changes, link_changes
 from kubenetctl.resources import Address, Link, Resource, Route, sort_key
 from kubenetctl.snapshot import Snapshot
 
@@ -56,14 +56,7 @@ def differences(recorded: Resource, observed: Resource) -> tuple[Change, ...]:
             out += [Change(k, getattr(observed, k), v) for k, v in recorded.identity().items()
                     if v is not None and getattr(observed, k) != v]
         return tuple(out) + link_changes(recorded, observed)
-    out = []
-    for name in recorded.__dataclass_fields__:
-        want, have = getattr(recorded, name), getattr(observed, name)
-        if want is None or (isinstance(recorded, Route) and name in ("via", "dev", "src", "onlink") and not want):
-            continue
-        if want != have:
-            out.append(Change(name, have, want))
-    return tuple(out)
+    return field_changes(recorded, observed, stated_only=True)
 
 
 def automatic(res: Resource, snap: Snapshot) -> bool:

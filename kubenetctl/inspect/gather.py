@@ -44,11 +44,11 @@ class _Reader:
     """One session to the kernel, reading namespaces into one growing snapshot.
 
     The owner marker of every namespace is read only when a lab has to be delimited
-    (inspect LAB, trace --lab, or trace falling back to reading a whole lab): trace reads
-    outward along cables and needs only its two ends' markers to find their lab.
+    (inspect LAB; trace in a lab, which reads outward only into the lab's namespaces):
+    without a lab, trace needs only its two ends' markers to find whether they are a lab's.
     """
 
-    def __init__(self, sessions: Any, lab: str | None, near: tuple[str, ...]) -> None:
+    def __init__(self, sessions: Any, lab: str | None, near: tuple[str, ...], *, drift: bool = False) -> None:
         from kubenetctl.netlink import nsfs
         from kubenetctl.netlink.facts import namespace_owners
         from kubenetctl.netlink.observe import ALL_TYPES
@@ -62,7 +62,10 @@ class _Reader:
             lab = labs.pop() if len(labs) == 1 else None
         self.lab = lab
         self.state = lab_state(lab) if lab else None
-        self.types = ALL_TYPES if self.state is not None and self.state.recorded is not None else LEAN_TYPES
+        # drift (inspect) compares the lab's record with every resource type and its recorded
+        # sysctls; trace needs neither (the facts carry neighbours and FDB entries)
+        self.drift = drift and self.state is not None
+        self.types = ALL_TYPES if self.drift else LEAN_TYPES
         self._allowed: list[NS] | None = None
         self.snap = Snapshot()
         self.facts = Facts()
@@ -89,7 +92,7 @@ class _Reader:
         new = [ns for ns in dict.fromkeys(spaces) if (ns is None or ns in known) and ns not in self.snap.scope]
         if not new:
             return
-        recorded = self.state.recorded if self.state is not None and self.state.recorded is not None else ()
+        recorded = self.state.recorded if self.state is not None and self.drift else ()
         sysctls = [r for r in recorded if r.TYPE == "sysctl" and r.netns in new]  # type: ignore[union-attr]
         part = observe(self.sessions, new, types=self.types, related=list(self.snap.scope) + new, sysctls=sysctls)
         if self.lab is not None and None in new and not host_in_lab(part, self.lab):
@@ -100,9 +103,22 @@ class _Reader:
         self.snap.facts.update(part.facts)
         self.snap.scope |= set(new)  # read, even if there was nothing of the lab in it
 
+    def in_lab(self, spaces: Iterable[NS]) -> list[NS]:
+        """Those of `spaces` this reader may read: with a lab, only the lab's (and the host;
+        observed() leaves it out when the lab has nothing there)."""
+        allowed = set(self.allowed)
+        return [ns for ns in spaces if ns in allowed]
+
     def all(self) -> None:
         self.read(self.allowed)
-        if self.lab is not None and len(self.allowed) == 1 and not host_in_lab(self.snap, self.lab):
+        self.check_lab()
+
+    def check_lab(self) -> None:
+        """NotFound when no namespace carries the lab's marker and no link in the host does."""
+        if self.lab is None or len(self.allowed) > 1:
+            return
+        self.read([None])
+        if not host_in_lab(self.snap, self.lab):
             found = labs_in([*self.owners.values(), *self.snap.owners.values()])
             raise NotFound(
                 f"no lab named {self.lab!r}: no namespace or link carries its marker (kubenetctl:lab/{self.lab})",
@@ -121,11 +137,11 @@ class _Reader:
 
 
 def gather(lab: str | None = None) -> Observed:
-    """Everything on the host, or one lab."""
+    """Everything on the host, or one lab (with what its drift report needs)."""
     from kubenetctl.netlink.session import Sessions
 
     with Sessions() as sessions:
-        reader = _Reader(sessions, lab, ())
+        reader = _Reader(sessions, lab, (), drift=True)
         reader.all()
         return reader.observed()
 
@@ -137,13 +153,17 @@ def gather_trace(lab: str | None, src: str, dst: str, walk: Callable[[Observed],
     are namespaces of the same lab, only that lab is read.
     """
     from kubenetctl.netlink.session import Sessions
+    from kubenetctl.trace.pair import HOST_NAMES
 
     with Sessions() as sessions:
         reader = _Reader(sessions, lab, (src, dst))
+        if lab is not None:
+            reader.check_lab()
         pods = dict(reader.state.pods) if reader.state else {}
-        ends = [pods.get(name, name) for name in (src, dst)]
-        if ends[0] in reader.names:  # SRC is a namespace (an address: its holder may be anywhere)
-            reader.read([e for e in ends if e in reader.names])
+        ends = [None if name in HOST_NAMES and name not in reader.names else pods.get(name, name)
+                for name in (src, dst)]
+        if ends[0] is None or ends[0] in reader.names:  # SRC is the host or a namespace (an address: anywhere)
+            reader.read(reader.in_lab(ends))
             for _ in range(EXPANSIONS):
                 seen = reader.observed()
                 try:
@@ -154,7 +174,7 @@ def gather_trace(lab: str | None, src: str, dst: str, walk: Callable[[Observed],
                     log.info("trace read %d of %d namespaces", seen.read, len(reader.names) + 1)
                     return seen, result
                 touched = result.namespaces() if result is not None else set(seen.topo.namespaces())
-                more = seen.topo.adjacent(touched) - set(reader.snap.scope)
+                more = reader.in_lab(seen.topo.adjacent(touched) - set(reader.snap.scope))
                 if not more:
                     break
                 reader.read(more)
@@ -167,11 +187,6 @@ def gather_trace(lab: str | None, src: str, dst: str, walk: Callable[[Observed],
 def explain(lab: str, src: str, dst: str) -> Any:
     """The trace of one pair (pod name or namespace -> pod name or address) in a lab:
     what `kubenetctl check` shows for an expectation that failed."""
-    from kubenetctl.trace.pair import packet, resolve, trace_pair
+    from kubenetctl.trace.pair import walk_pair
 
-    def walk(seen: Observed) -> Any:
-        a = resolve(seen.topo, src, "SRC", seen.pods)
-        b = resolve(seen.topo, dst, "DST", seen.pods)
-        return trace_pair(seen.topo, a, b, packet(a, b, "icmp", None, None), reply=True)
-
-    return gather_trace(lab, src, dst, walk)[1]
+    return gather_trace(lab, src, dst, lambda seen: walk_pair(seen.topo, src, dst, seen.pods))[1]

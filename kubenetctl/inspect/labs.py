@@ -32,7 +32,7 @@ class LabState:
     pods: Mapping[str, str] = field(default_factory=dict)  # pod name -> its namespace
     roles: Mapping[str, str] = field(default_factory=dict)  # namespace -> "node" | "pod" | "other"
     namespaces: Sequence[str] = ()  # namespaces the lab made (found even if a marker was lost)
-    recorded: Sequence[Resource] | None = None  # what the lab created; None: unknown (no drift report)
+    recorded: Sequence[Resource] = ()  # what the lab created (the drift report compares it)
 
 
 def lab_state(lab: str) -> LabState | None:

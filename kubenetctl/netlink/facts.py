@@ -18,13 +18,11 @@ from kubenetctl.errors import KernelError, NotFound
 from kubenetctl.kernelfacts import PORT_STATES, Facts, FdbEntry, NeighEntry, PathMtu, PortInfo, nud_name
 from kubenetctl.netlink import nsfs
 from kubenetctl.netlink.session import Sessions
-from kubenetctl.ownership import owner_of
+from kubenetctl.overlay import FLOOD_MAC
 from kubenetctl.snapshot import Snapshot
 
 NUD_PERMANENT, NUD_NOARP = 0x80, 0x40
-NTF_SELF, NTF_MASTER = 0x02, 0x04
 DEFAULT_RULE_PRIORITIES = {0, 32766, 32767}
-LO_IFINDEX = 1
 # per-interface sysctls the walk consults; "all" and "default" come along for free
 CONF_KEYS = ("forwarding", "rp_filter")
 
@@ -89,7 +87,7 @@ def _fdb_entry(ns: str | None, msg: Any, idx: dict[int, str]) -> FdbEntry | None
         return None
     master_index = msg.get_attr("NDA_MASTER")
     dst = msg.get_attr("NDA_DST")
-    if master_index is None and dst is None and mac != "00:00:00:00:00:00":
+    if master_index is None and dst is None and mac != FLOOD_MAC:
         return None  # a device's own multicast filter entry, not forwarding state
     state = msg["state"]
     kind = "permanent" if state & NUD_PERMANENT else "static" if state & NUD_NOARP else "learned"
@@ -112,8 +110,6 @@ def _port_info(ns: str | None, msg: Any, idx: dict[int, str]) -> PortInfo | None
     return PortInfo(
         ns, dev, idx[master],
         state=PORT_STATES.get(attrs.get("IFLA_BRPORT_STATE", 3), "unknown"),
-        learning=bool(attrs.get("IFLA_BRPORT_LEARNING", 1)),
-        unicast_flood=bool(attrs.get("IFLA_BRPORT_UNICAST_FLOOD", 1)),
     )
 
 
@@ -144,11 +140,12 @@ def _policy_rules(ipr: Any) -> int:
 
 def namespace_owners(sessions: Sessions, names: Iterable[str]) -> dict[str, str | None]:
     """Owner marker of each named namespace (its loopback's alias), one request each."""
+    from kubenetctl.netlink.observe import namespace_owner
+
     out: dict[str, str | None] = {}
     for name in names:
         try:
-            msg = sessions.get(name).link("get", index=LO_IFINDEX)[0]
-        except (NetlinkError, OSError, NotFound, KernelError):  # deleted meanwhile
+            out[name] = namespace_owner(sessions, name)
+        except (NetlinkError, OSError, IndexError, NotFound, KernelError):  # deleted meanwhile
             continue
-        out[name] = owner_of(msg.get_attr("IFLA_IFALIAS"))
     return out

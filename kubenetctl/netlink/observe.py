@@ -29,7 +29,6 @@ RTNH_F_ONLINK = 4
 RTM_F_CLONED = 0x200  # a cached exception (learned path MTU, redirect), not a configured route
 USER_HZ = 100  # rta_expires counts clock ticks
 LOCAL_TABLE = 255
-RTPROT_KERNEL = 2
 ALL_TYPES = frozenset({"link", "address", "route", "neighbor", "fdb", "masquerade"})
 RTEXT_FILTER_SKIP_STATS = 1 << 3
 NSID_NOT_ASSIGNED = 2**31  # NETNSA_NSID is -1 (read as unsigned) when no id is assigned

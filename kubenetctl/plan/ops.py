@@ -78,12 +78,15 @@ def link_changes(desired: Link, observed: Link) -> tuple[Change, ...]:
     return tuple(out)
 
 
-def _field_changes(desired: Resource, observed: Resource) -> tuple[Change, ...]:
+def field_changes(desired: Resource, observed: Resource, *, stated_only: bool = False) -> tuple[Change, ...]:
     """Fields that differ; for a route, fields the desired value leaves open (None, or
-    onlink False) accept whatever the kernel filled in (the device of a gateway route)."""
+    onlink False) accept whatever the kernel filled in (the device of a gateway route).
+    `stated_only`: a field the desired value leaves None is no wish at all (drift)."""
     out = []
     for name in desired.__dataclass_fields__:
         want, have = getattr(desired, name), getattr(observed, name)
+        if stated_only and want is None:
+            continue
         if isinstance(desired, Route) and name in ("via", "dev", "src", "onlink") and not want:
             continue
         if want != have:
@@ -127,7 +130,7 @@ def decide(
         changes = link_changes(desired, observed)
         return Op(UPDATE, desired, observed, changes) if changes else None
     if isinstance(desired, (Route, Neighbor, Sysctl, Masquerade)):
-        changes = _field_changes(desired, observed)
+        changes = field_changes(desired, observed)
         if not changes:
             return None
         if not ours and not isinstance(desired, Sysctl):

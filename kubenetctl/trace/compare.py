@@ -12,7 +12,7 @@ from kubenetctl.trace.packets import Flow, Seen
 
 @dataclass(frozen=True)
 class Observed:
-    """What a probe captured, reduced to what comparing needs (probe.Captured has the same fields)."""
+    """What a probe captured on one interface (probe.ProbeRun.captures holds these)."""
 
     point: Point
     seen: Seen
@@ -43,10 +43,6 @@ class ProbeReport:
     send_error: str | None = None
     errors: list[str] = field(default_factory=list)  # ICMP errors seen about the probe
     elapsed: float = 0.0
-
-    @property
-    def delivered(self) -> bool:
-        return self.forward.vanished is None and self.forward.blocked_seen is not True
 
     def to_dict(self, trace: Trace) -> dict[str, Any]:
         return {

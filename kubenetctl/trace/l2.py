@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kubenetctl.overlay import FLOOD_MAC
 from kubenetctl.resources import Link
 from kubenetctl.topology import NS, Topology
 
-ZERO_MAC = "00:00:00:00:00:00"
 
 
 @dataclass
@@ -86,7 +86,7 @@ def _transmit(topo: Topology, link: Link, vlan: int | None, mac: str | None) -> 
         return [("tx", link.netns, p.name, vlan) for p in topo.ports(link.netns, link.name)]
     if link.kind == "vxlan":
         entries = topo.dev_fdb(link.netns, link.name)
-        chosen = [e for e in entries if mac is not None and e.mac == mac] or [e for e in entries if e.mac == ZERO_MAC]
+        chosen = [e for e in entries if mac is not None and e.mac == mac] or [e for e in entries if e.mac == FLOOD_MAC]
         out: list[tuple[str, NS, str, int | None]] = []
         for e in chosen:
             if e.dst is None:

@@ -17,25 +17,6 @@ IP_HEADER, ICMP_HEADER, UDP_HEADER, TCP_HEADER = 20, 8, 8, 20
 DEFAULT_SIZE = {"icmp": 84, "udp": 64, "tcp": 60}  # ping's default; small UDP; a bare SYN with options
 VXLAN_ENCAP = 50  # outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
 
-# Why a walk stops. Each code is documented in docs/inspect-trace.md.
-REASONS = {
-    "no_route": "no route",
-    "no_neighbor": "no neighbour entry",
-    "no_fdb": "no FDB entry",
-    "link_down": "link or bridge port down",
-    "mtu": "MTU smaller than the packet",
-    "vlan_mismatch": "VLAN id mismatch",
-    "no_destination": "destination not in any pod",
-    "forwarding_disabled": "forwarding disabled",
-    "rp_filter": "reverse-path filter",
-    "no_vtep": "no VXLAN device listens",
-    "vni_mismatch": "VNI mismatch",
-    "wrong_mac": "frame not addressed to the interface",
-    "unobserved": "leaves the observed namespaces",
-    "loop": "forwarding loop",
-    "unsupported": "not modelled",
-}
-
 
 @dataclass(frozen=True)
 class Encap:
@@ -134,7 +115,7 @@ class Hop:
 
 @dataclass
 class Stop:
-    reason: str  # a REASONS key
+    reason: str  # a stop.reason code: docs/schemas/trace.v1.json lists them, docs/inspect-trace.md explains them
     message: str
     netns: str | None
     dev: str | None = None

@@ -19,8 +19,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, replace
 
+from kubenetctl.overlay import FLOOD_MAC
 from kubenetctl.resources import Link, Route
-from kubenetctl.topology import NS, RT_TYPES, Topology, ns_label, route_text
+from kubenetctl.topology import NS, RT_TYPES, Topology, conf_key, ns_label, route_text
 from kubenetctl.trace import l2
 from kubenetctl.trace.model import VXLAN_ENCAP, Encap, Hop, Packet, Path, Point, Rule, Stop
 
@@ -288,7 +289,7 @@ class Walker:
                     down.netns, down.name, hint=self._up_hint(down), blocked=Point(ns, link.name, "out"),
                 )
             for dead in flood.dead_ends:
-                unicast = any(e.mac != l2.ZERO_MAC for e in self.topo.dev_fdb(dead.netns, dead.name))
+                unicast = any(e.mac != FLOOD_MAC for e in self.topo.dev_fdb(dead.netns, dead.name))
                 peers = [v for v in self._vteps_like(dead) if self._reaches_over(v, nexthop)]
                 if not peers or (unicast and dead.key == link.key):
                     continue  # a unicast (flannel-style) VTEP wants a permanent neighbour, not flooding
@@ -336,12 +337,13 @@ class Walker:
             return
         route = self._route(ns, pkt, oif=None)
         out = self._egress(ns, route)
-        on, knob = self.topo.forwarding(ns, link.name)
+        on, key, value = self.topo.forwarding(ns, link.name)
+        knob = f"{key}={value}"
         if not on:
             raise self.fail(
                 "forwarding_disabled", f"{where(ns)} does not forward: {knob}, so the packet that arrived on "
                 f"{link.name} is dropped instead of leaving through {out.name}", ns, link.name,
-                hint=f"kubenetctl sysctl set net.ipv4.ip_forward 1{_n(ns)}",
+                hint=f"kubenetctl sysctl set {key} 1{_n(ns)}",
                 blocked=Point(ns, out.name, "out"),
             )
         self._rp_filter(ns, link, pkt)
@@ -358,7 +360,7 @@ class Walker:
             raise self.fail(
                 "rp_filter", f"rp_filter={mode} on {link.name} in {where(ns)} drops the packet: to reach its "
                 f"source {pkt.src} {way}, not {link.name}", ns, link.name,
-                hint=f"add the return route, or relax it: kubenetctl sysctl set net.ipv4.conf.{link.name}.rp_filter 2"
+                hint=f"add the return route, or relax it: kubenetctl sysctl set {conf_key(link.name, 'rp_filter')} 2"
                 f"{_n(ns)}",
             )
 
@@ -507,7 +509,7 @@ class Walker:
         mac = frame.dst_mac.lower()
         entries = self.topo.dev_fdb(ns, vx.name)
         exact = [e for e in entries if e.mac.lower() == mac and e.dst]
-        default = [e for e in entries if e.mac == l2.ZERO_MAC and e.dst]
+        default = [e for e in entries if e.mac == FLOOD_MAC and e.dst]
         targets = exact if mac != BROADCAST and exact else default
         if not targets:
             raise self._no_vxlan_fdb(ns, vx, mac)

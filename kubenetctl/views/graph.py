@@ -15,10 +15,9 @@ import shutil
 import subprocess
 from typing import Any, Iterator
 
-from kubenetctl.errors import KubenetError, NotFound, PermissionDenied
-from kubenetctl.topology import ROLE_LABEL
+from kubenetctl.errors import InvalidInput, KubenetError, NotFound, PermissionDenied
+from kubenetctl.topology import ROLE_LABEL, ns_label
 
-ZERO_MAC = "00:00:00:00:00:00"
 FILL = {"host": "#f4effa", "node": "#eaf1fb", "pod": "#eaf7e6", "other": "#f3f3f3"}
 BORDER = {"host": "#8a6bb0", "node": "#4a78b5", "pod": "#4f9a44", "other": "#888888"}
 KIND_FILL = {"bridge": "#fde7c4", "vxlan": "#d5e3ff", "veth": "#ffffff", "vlan": "#fff5d6", "macvlan": "#ffffff"}
@@ -27,12 +26,8 @@ TUNNEL = "#2f5fb3"
 DOWN = "#d03030"
 
 
-def _ns(name: str | None) -> str:
-    return "(host)" if name is None else name
-
-
 def _id(netns: str | None, dev: str) -> str:
-    return f"{_ns(netns)}/{dev}"
+    return f"{ns_label(netns)}/{dev}"
 
 
 class _Model:
@@ -136,12 +131,12 @@ class _Model:
                                    "style": "dashed", "colour": DOWN, "tunnel": True, "level": True})
                 continue
             b = (t["to"]["netns"], t["to"]["name"])
-            pair = tuple(sorted([a, b], key=lambda k: (_ns(k[0]), k[1])))
+            pair = tuple(sorted([a, b], key=lambda k: (ns_label(k[0]), k[1])))
             entry = seen.setdefault(pair, {"modes": set(), "vni": t["vni"], "port": t["port"], "dirs": set()})
             entry["modes"].add(t["mode"])
             entry["dirs"].add(a)
         for (a, b), e in seen.items():
-            one_way = "" if len(e["dirs"]) == 2 else f" (only from {_ns(next(iter(e['dirs']))[0])})"
+            one_way = "" if len(e["dirs"]) == 2 else f" (only from {ns_label(next(iter(e['dirs']))[0])})"
             label = f"VXLAN vni {e['vni']} udp/{e['port']} {'/'.join(sorted(e['modes']))}{one_way}"
             self.edges.append({"a": a, "b": b, "label": label, "style": "dashed", "colour": TUNNEL if not one_way
                                else DOWN, "tunnel": True, "level": True})
@@ -209,7 +204,7 @@ def dot(doc: dict[str, Any]) -> str:
         indent = "  " * depth
         if event == "open":
             role = what["role"]
-            label = f"{ROLE_LABEL.get(role, role)} {_ns(what['name'])}" + ("  (ip_forward)" if role == "node" and what.get("ipForward") == "1" else "")
+            label = f"{ROLE_LABEL.get(role, role)} {ns_label(what['name'])}" + ("  (ip_forward)" if role == "node" and what.get("ipForward") == "1" else "")
             out.append(f"{indent}subgraph cluster_{next(counter)} {{")
             out.append(f"{indent}  label={_q(label)}; labeljust=l; style=\"rounded,filled\"; "
                        f"fillcolor=\"{FILL.get(role, '#ffffff')}\"; color=\"{BORDER.get(role, '#888888')}\"; fontsize=12;")
@@ -250,7 +245,7 @@ def mermaid(doc: dict[str, Any]) -> str:
     for event, what, depth in m.boxes():
         indent = "  " * depth
         if event == "open":
-            out.append(f"{indent}subgraph s{next(counter)}[\"{ROLE_LABEL.get(what['role'], what['role'])} {_ns(what['name'])}\"]")
+            out.append(f"{indent}subgraph s{next(counter)}[\"{ROLE_LABEL.get(what['role'], what['role'])} {ns_label(what['name'])}\"]")
         elif event == "member":
             key, (text, _kind) = what
             out.append(f"{indent}  {nid(key)}[\"{text.replace(chr(92) + 'n', '<br/>')}\"]")
@@ -268,19 +263,48 @@ def mermaid(doc: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def check_output(fmt: str, path: str | None) -> None:
+    """What --graph FMT [-O PATH] needs, checked before anything is read: Graphviz's `dot`
+    for an image, and a file that can be written."""
+    if fmt in ("svg", "png"):
+        _dot_exe(fmt)
+    if path is not None:
+        _writable(path)
+
+
+def write_text(text: str, path: str) -> None:
+    _writable(path)
+    try:
+        with open(path, "w") as fh:
+            fh.write(text)
+    except OSError as err:
+        raise KubenetError(f"-O {path}: cannot write it: {err.strerror}") from None
+
+
 def render_image(dot_text: str, fmt: str, path: str) -> None:
     """Run Graphviz's `dot` to write an SVG or PNG."""
+    exe = _dot_exe(fmt)
+    _writable(path)
+    proc = subprocess.run([exe, f"-T{fmt}", "-o", path], input=dot_text.encode(), capture_output=True)
+    if proc.returncode != 0:  # a bug in the DOT we wrote
+        raise KubenetError(f"dot failed to render {path}: {proc.stderr.decode(errors='replace').strip()}")
+
+
+def _dot_exe(fmt: str) -> str:
     exe = shutil.which("dot")
     if exe is None:
         raise NotFound(
             f"--graph {fmt} needs Graphviz's 'dot', which is not installed",
             hint="install it (apt-get install graphviz), or use --graph dot and render the text elsewhere",
         )
+    return exe
+
+
+def _writable(path: str) -> None:
+    if os.path.isdir(path):
+        raise InvalidInput(f"-O {path}: is a directory", hint="give the file to write, e.g. -O topology.svg")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise NotFound(f"-O {path}: the directory {folder} does not exist")
     if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
         raise PermissionDenied(f"-O {path}: cannot write there")
-    proc = subprocess.run([exe, f"-T{fmt}", "-o", path], input=dot_text.encode(), capture_output=True)
-    if proc.returncode != 0:  # a bug in the DOT we wrote
-        raise KubenetError(f"dot failed to render {path}: {proc.stderr.decode(errors='replace').strip()}")

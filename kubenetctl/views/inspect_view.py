@@ -9,13 +9,10 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from kubenetctl.topology import ROLE_LABEL
+from kubenetctl.overlay import FLOOD_MAC
+from kubenetctl.topology import ROLE_LABEL, ns_label
 
 ROLE_STYLE = {"host": "bold magenta", "node": "bold blue", "pod": "bold green", "other": "bold"}
-
-
-def _ns(name: str | None) -> str:
-    return "(host)" if name is None else name
 
 
 def _state(iface: dict[str, Any]) -> Text:
@@ -44,7 +41,7 @@ def _iface_line(iface: dict[str, Any], extra: str = "") -> Text:
         line.append(extra)
     peer = iface.get("peer")
     if peer:
-        line.append(f"  <-> {_ns(peer['netns'])} {peer['name']}", style="dim")
+        line.append(f"  <-> {ns_label(peer['netns'])} {peer['name']}", style="dim")
     if iface.get("mac"):
         line.append(f"  {iface['mac']}", style="dim")
     line.append_text(_owner(iface.get("owner")))
@@ -67,8 +64,8 @@ def _add_interface(branch: Tree, iface: dict[str, Any], by_name: dict[str, dict[
         vx = iface["vxlan"]
         node = branch.add(_iface_line(iface, _vxlan_extra(vx)))
         for e in vx["fdb"]:
-            where = ", ".join(f"{v['name']} in {_ns(v['netns'])}" for v in e.get("vtep", [])) or "no VTEP observed"
-            what = "flood" if e["mac"] == "00:00:00:00:00:00" else e["mac"]
+            where = ", ".join(f"{v['name']} in {ns_label(v['netns'])}" for v in e.get("vtep", [])) or "no VTEP observed"
+            what = "flood" if e["mac"] == FLOOD_MAC else e["mac"]
             node.add(Text(f"fdb {what} -> {e.get('dst')}  ({where})", style="dim" if e.get("vtep") else "red"))
         for n in vx["neighbors"]:
             node.add(Text(f"neigh {n['ip']} -> {n['mac']}  {n['state']}", style="dim"))
@@ -84,19 +81,19 @@ def _add_interface(branch: Tree, iface: dict[str, Any], by_name: dict[str, dict[
             peer = p.get("peer")
             if peer:
                 role = peer_role.get(peer["netns"], "")
-                line.append(f"  <-> {role + ' ' if role else ''}{_ns(peer['netns'])} {peer['name']}", style="dim")
+                line.append(f"  <-> {role + ' ' if role else ''}{ns_label(peer['netns'])} {peer['name']}", style="dim")
             elif p.get("kind") == "vxlan":
                 line.append("  (VXLAN tunnel)", style="dim")
             node.add(line)
     if iface.get("vlan"):
         v = iface["vlan"]
-        node.add(Text(f"VLAN {v['id']} on {_ns(v['parent']['netns'])} {v['parent']['name']}", style="dim"))
+        node.add(Text(f"VLAN {v['id']} on {ns_label(v['parent']['netns'])} {v['parent']['name']}", style="dim"))
 
 
 def _add_namespace(parent: Tree, item: dict[str, Any], items: list[dict[str, Any]], peer_role: dict) -> None:
     label = Text()
     label.append(f"{ROLE_LABEL.get(item['role'], item['role'])} ", style=ROLE_STYLE.get(item["role"], "bold"))
-    label.append(_ns(item["name"]), style="bold")
+    label.append(ns_label(item["name"]), style="bold")
     if item.get("ipForward") == "1" and item["role"] in ("node", "host"):
         label.append("  ip_forward=1", style="dim")
     label.append_text(_owner(item.get("owner")))
@@ -171,7 +168,7 @@ def table(doc: dict[str, Any]) -> Table:
                 continue
             link = ""
             if iface.get("peer"):
-                link = f"<-> {_ns(iface['peer']['netns'])}/{iface['peer']['name']}"
+                link = f"<-> {ns_label(iface['peer']['netns'])}/{iface['peer']['name']}"
             elif iface["kind"] == "vxlan":
                 vx = iface["vxlan"]
                 peers = ",".join(e.get("dst") or "?" for e in vx["fdb"])
@@ -182,7 +179,7 @@ def table(doc: dict[str, Any]) -> Table:
                 link = (link + f" (port of {iface['master']})").strip()
             state = "up" if iface["up"] and iface.get("carrier", True) else ("down" if not iface["up"] else "no-carrier")
             rows.append([Text(str(v)) for v in (
-                _ns(item["name"]), item["role"], iface["name"], iface["kind"], state, iface.get("mtu") or "-",
+                ns_label(item["name"]), item["role"], iface["name"], iface["kind"], state, iface.get("mtu") or "-",
                 " ".join(iface["addresses"]) or "-", link or "-", iface.get("owner") or "-",
             )])
     t = Table(box=None, header_style="bold", pad_edge=False)

@@ -9,15 +9,13 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from kubenetctl.topology import ns_label
+
 RULE_NAMES = {
     "route": "route", "neighbour": "neigh", "bridge-fdb": "bridge fdb", "vxlan-fdb": "vxlan fdb", "encap": "encap",
     "decap": "decap", "local": "local", "forward": "forward", "veth": "veth", "vlan": "vlan", "rp_filter": "rp_filter",
     "note": "",
 }
-
-
-def _ns(name: str | None) -> str:
-    return "(host)" if name is None else name
 
 
 def _rule_text(rule: dict[str, str]) -> Text:
@@ -39,7 +37,7 @@ def _path_table(path: dict[str, Any], check: dict[str, Any] | None) -> Table:
         iface = hop["dev"] + (f" [vni {hop['encap']['vni']}]" if hop.get("encap") else "")
         for j, rule in enumerate(rules):
             first = j == 0
-            row = [Text(str(i + 1) if first else ""), Text(_ns(hop["netns"]) if first else ""),
+            row = [Text(str(i + 1) if first else ""), Text(ns_label(hop["netns"]) if first else ""),
                    Text(iface if first else ""), Text(hop["direction"] if first else ""), _rule_text(rule)]
             if check is not None:
                 row.append(_seen(seen[i]) if first and i < len(seen) else Text(""))
@@ -54,14 +52,14 @@ def _path_table(path: dict[str, Any], check: dict[str, Any] | None) -> Table:
         rules = stop["rules"] or [{"kind": "note", "text": "stops here"}]
         for j, rule in enumerate(rules):
             first = j == 0
-            row = [Text("x" if first else "", style="bold red"), Text(_ns(stop["netns"]) if first else ""),
+            row = [Text("x" if first else "", style="bold red"), Text(ns_label(stop["netns"]) if first else ""),
                    Text((stop.get("dev") or "") if first else ""), Text(""), _rule_text(rule)]
             if check is not None:
                 row.append(Text(""))
             t.add_row(*row)
         if stop.get("blocked") and check is not None:
             b = stop["blocked"]
-            t.add_row(Text(""), Text(_ns(b["netns"])), Text(b["dev"]), Text(b["direction"]),
+            t.add_row(Text(""), Text(ns_label(b["netns"])), Text(b["dev"]), Text(b["direction"]),
                       Text("(where it would show up next)", style="dim"),
                       _seen(check.get("blockedSeen"), blocked=True))
     return t
@@ -95,7 +93,7 @@ def _path_block(title: str, path: dict[str, Any], check: dict[str, Any] | None) 
             out.append(Text(f"  hint: {stop['hint']}", style="yellow"))
     elif path.get("deliveredTo"):
         d = path["deliveredTo"]
-        out.append(Text(f"delivered to {_ns(d['netns'])} on {d['dev']}", style="bold green"))
+        out.append(Text(f"delivered to {ns_label(d['netns'])} on {d['dev']}", style="bold green"))
     for note in path.get("notes", []):
         out.append(Text(f"  note: {note}", style="yellow"))
     return out
@@ -105,9 +103,9 @@ def render(doc: dict[str, Any]) -> Group:
     src, dst = doc["src"], doc["dst"]
     parts: list[Any] = []
     head = Text("trace ", style="bold")
-    head.append(f"{src['spec']} ({_ns(src['netns'])}, {src['ip']})")
+    head.append(f"{src['spec']} ({ns_label(src['netns'])}, {src['ip']})")
     head.append(" -> ")
-    head.append(f"{dst['spec']} ({_ns(dst['netns']) if dst['known'] else 'not in any namespace'}, {dst['ip']})")
+    head.append(f"{dst['spec']} ({ns_label(dst['netns']) if dst['known'] else 'not in any namespace'}, {dst['ip']})")
     parts.append(head)
     probe = doc.get("probe")
     parts.append(Text(""))

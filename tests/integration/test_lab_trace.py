@@ -7,6 +7,9 @@ import json
 import subprocess
 
 from kubenetctl.errors import ExitCode
+from kubenetctl.inspect import gather
+from kubenetctl.netlink import observe
+from kubenetctl.netlink.observe import ALL_TYPES
 from tests.helpers import kn_inprocess as kn
 from tests.recipes import renamed
 
@@ -23,6 +26,11 @@ def test_lab_pods_by_name_drift_and_check_explains(names, tmp_path, monkeypatch)
         doc = json.loads(traced.stdout)
         assert doc["lab"] == lab and doc["reachable"]
         assert (doc["src"]["netns"], doc["dst"]["netns"]) == (f"{lab}-web", f"{lab}-db")
+        # trace reads what the walk needs, not what the drift report compares (inspect does)
+        trace_reads = _reads(monkeypatch, lambda: gather.explain(lab, "web", "db"))
+        assert {types for types, _ in trace_reads} == {gather.LEAN_TYPES} and not any(s for _, s in trace_reads)
+        drift_reads = _reads(monkeypatch, lambda: gather.gather(lab))
+        assert {types for types, _ in drift_reads} == {ALL_TYPES} and any(s for _, s in drift_reads)
 
         inspected = json.loads(kn("-o", "json", "inspect", lab).stdout)
         assert inspected["drift"]["clean"], inspected["drift"]
@@ -58,3 +66,17 @@ def test_lab_pods_by_name_drift_and_check_explains(names, tmp_path, monkeypatch)
         assert kn("check", lab).code == 0
     finally:
         assert kn("destroy", lab).code == 0
+
+
+def _reads(monkeypatch, read):  # type: ignore[no-untyped-def]
+    """(types, recorded sysctls) of each observe() call that `read` makes."""
+    calls, real = [], observe.observe
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append((kwargs["types"], [s.name for s in kwargs.get("sysctls", ())]))
+        return real(*args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(observe, "observe", spy)
+        read()
+    return calls

@@ -148,6 +148,9 @@ def test_inspect_views(kn, routed, tmp_path):
     assert doc["items"][0]["role"] == "host"
     dot = kn("inspect", o.lab, "--graph", "dot")
     assert dot.code == 0 and f'"{o.pods[0]}/eth0" -- "{o.nodes[0]}/cni0"' in dot.stdout
+    mermaid = tmp_path / "lab.mmd"
+    assert kn("inspect", o.lab, "--graph", "mermaid", "-O", str(mermaid)).code == 0
+    assert mermaid.read_text().startswith(kn("inspect", o.lab, "--graph", "mermaid").stdout.splitlines()[0])
     assert shutil.which("dot"), "Graphviz is not installed (scripts/setup --test installs it)"
     out = tmp_path / "lab.svg"
     assert kn("inspect", o.lab, "--graph", "svg", "-O", str(out)).code == 0
@@ -264,3 +267,45 @@ def test_trace_between_namespaces_of_one_lab_reads_only_that_lab(kn, routed):
 
     seen, _ = gather_trace(None, o.pods[0], o.pod_ips[1], lambda seen: None)
     assert seen.lab is None  # an address: not known to be the lab's, so the whole host may be read
+
+
+def test_trace_in_a_lab_reads_only_the_lab_and_refuses_an_unknown_lab(kn, routed, names):
+    from kubenetctl.errors import NotFound
+    from kubenetctl.inspect.gather import gather_trace
+
+    o = routed
+    foreign = names.ns("foreign")  # cabled to a node of the lab, but not the lab's
+    sh("ip", "netns", "add", foreign)
+    try:
+        sh("ip", "-n", o.nodes[0], "link", "add", names.link("fx"), "type", "veth", "peer", "name", "eth0",
+           "netns", foreign)
+        seen, _ = gather_trace(o.lab, o.pods[0], o.pods[1], lambda seen: None)  # never there: reads outward
+        assert foreign not in seen.topo.namespaces() and set(seen.topo.namespaces()) == {*o.nodes, *o.pods}
+        with pytest.raises(NotFound, match="no lab named"):
+            gather_trace(names.ns("typo"), o.pods[0], o.pods[1], lambda seen: None)
+        result = kn("trace", o.pods[0], o.pods[1], "--lab", names.ns("typo"))
+        assert result.code == ExitCode.NOT_FOUND and "no lab named" in result.stderr, result
+    finally:
+        sh("ip", "netns", "del", foreign)
+
+
+def test_trace_from_the_host_reads_outward_from_it(kn, names):
+    from kubenetctl.inspect.gather import gather_trace
+    from kubenetctl.trace.pair import walk_pair
+
+    pod, other, host_end = names.ns("pod"), names.ns("other"), names.link("h")
+    sh("ip", "netns", "add", pod)
+    sh("ip", "netns", "add", other)  # not cabled to anything: reading it would be reading everything
+    try:
+        sh("ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", pod)
+        sh("ip", "addr", "add", "198.18.77.1/30", "dev", host_end)
+        sh("ip", "link", "set", host_end, "up")
+        sh("ip", "-n", pod, "addr", "add", "198.18.77.2/30", "dev", "eth0")
+        sh("ip", "-n", pod, "link", "set", "eth0", "up")
+        seen, result = gather_trace(None, "host", pod, lambda seen: walk_pair(seen.topo, "host", pod, seen.pods))
+        assert result.ok, result.to_dict()
+        assert set(seen.topo.namespaces()) == {None, pod} and seen.read == 2
+    finally:
+        subprocess.run(["ip", "link", "del", host_end], capture_output=True)
+        sh("ip", "netns", "del", pod)
+        sh("ip", "netns", "del", other)

@@ -50,6 +50,41 @@ def test_not_root_is_refused_before_touching_anything(monkeypatch):
     assert "ns add needs root" in one_error_line(result)
 
 
+@pytest.mark.parametrize("args,needle", [
+    (["--proto", "tcp"], "--port: TCP needs a destination port"),
+    (["--port", "80"], "--port: ICMP has no ports"),
+])
+def test_trace_checks_proto_and_port_before_reading_anything(tmp_path, monkeypatch, args, needle):
+    def read(*_: object) -> None:
+        raise AssertionError("trace read the kernel before checking its options")
+
+    monkeypatch.setenv("KUBENETCTL_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr("kubenetctl.inspect.gather.gather_trace", read)
+    result = kn("trace", "web", "db", *args)
+    assert result.code == ExitCode.USAGE, result
+    assert needle in one_error_line(result)
+
+
+@pytest.mark.parametrize("args,code,needle", [
+    (["--graph", "dot", "-O", "{tmp}/no/such/dir/x.dot"], ExitCode.NOT_FOUND, "the directory {tmp}/no/such/dir does not exist"),
+    (["--graph", "mermaid", "-O", "{tmp}"], ExitCode.USAGE, "-O {tmp}: is a directory"),
+    (["--graph", "svg", "-O", "{tmp}"], ExitCode.USAGE, "-O {tmp}: is a directory"),
+    (["--graph", "png", "-O", "{tmp}/x.png", "--no-dot"], ExitCode.NOT_FOUND, "needs Graphviz's 'dot'"),
+    (["--graph", "dot", "--json"], ExitCode.USAGE, "--graph and -o json/yaml exclude each other"),
+])
+def test_inspect_graph_output_is_checked_before_reading_anything(tmp_path, monkeypatch, args, code, needle):
+    def read(*_: object) -> None:
+        raise AssertionError("inspect read the kernel before checking its options")
+
+    dot = None if "--no-dot" in args else "/usr/bin/dot"
+    monkeypatch.setattr("kubenetctl.inspect.gather.gather", read)
+    monkeypatch.setattr("shutil.which", lambda name: dot)
+    out = ["-o", "json"] if "--json" in args else []
+    result = kn(*out, "inspect", *[a.replace("{tmp}", str(tmp_path)) for a in args if a not in ("--no-dot", "--json")])
+    assert result.code == code, result
+    assert needle.replace("{tmp}", str(tmp_path)) in one_error_line(result)
+
+
 def test_exit_codes_are_documented_in_help():
     text = kn("--help").stdout
     for code in EXIT_CODE_DOCS:

@@ -34,7 +34,7 @@ def test_roles_come_from_the_topology():
     topo = routed_overlay().topo()
     assert {ns: topo.role(ns) for ns in topo.namespaces()} == {
         "node1": "node", "node2": "node", "pod1": "pod", "pod2": "pod"}
-    assert topo.node_of("pod1") == "node1" and topo.pods_of("node2") == ["pod2"]
+    assert topo.node_of("pod1") == "node1" and topo.node_of("pod2") == "node2"
 
 
 def test_a_forwarding_namespace_with_veths_into_two_others_is_a_node():
@@ -238,3 +238,42 @@ def test_help_and_startup_do_not_load_pyroute2():
     )
     proc = subprocess.run([__import__("sys").executable, "-c", code], capture_output=True, text=True)
     assert proc.stderr.strip() == ""
+
+
+def test_namespace_owners_ask_each_loopback_once_on_the_fast_path():
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    from kubenetctl.netlink.facts import namespace_owners
+
+    class Msg:
+        def get_attr(self, name: str) -> str | None:
+            return "kubenetctl:lab/x" if name == "IFLA_IFALIAS" else None
+
+    class Channel:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def request(self, *_: object, **__: object) -> list[Msg]:
+            if self.name == "gone":
+                raise NetlinkError(22)  # deleted meanwhile
+            return [Msg()]
+
+    class Sessions:
+        def fast(self, name: str) -> Channel:
+            return Channel(name)
+
+        def get(self, name: str) -> None:
+            raise AssertionError("a full IPRoute session for one loopback")
+
+    assert namespace_owners(Sessions(), ["a", "gone", "b"]) == {"a": "lab/x", "b": "lab/x"}  # type: ignore[arg-type]
+
+
+def test_drift_compares_only_the_fields_a_record_states():
+    from kubenetctl.inspect.drift import differences
+    from kubenetctl.plan.ops import Change, field_changes
+
+    recorded = Route("n", "10.9.0.0/24", via="10.0.0.1")  # no metric stated
+    kernel = Route("n", "10.9.0.0/24", via="10.0.0.1", dev="eth0", metric=100)
+    assert field_changes(recorded, kernel) == (Change("metric", 100, None),)  # plan: None is a wish
+    assert field_changes(recorded, kernel, stated_only=True) == differences(recorded, kernel) == ()
+    assert differences(recorded, Route("n", "10.9.0.0/24", via="10.0.0.9")) == (Change("via", "10.0.0.9", "10.0.0.1"),)

@@ -7,7 +7,7 @@ import pytest
 from kubenetctl.errors import InvalidInput, NotFound
 from kubenetctl.kernelfacts import PathMtu
 from kubenetctl.trace.model import Point
-from kubenetctl.trace.pair import packet, resolve, trace_pair
+from kubenetctl.trace.pair import packet, resolve, walk_pair
 from tests.synthetic import MAC, Lab, flood_overlay, routed_overlay, vlan_pair
 
 ROUTED_FORWARD = [
@@ -19,9 +19,7 @@ ROUTED_FORWARD = [
 
 def run(lab: Lab, src: str = "pod1", dst: str = "pod2", *, proto: str = "icmp", port: int | None = None,
         size: int | None = None, pods: dict | None = None):
-    topo = lab.topo()
-    a, b = resolve(topo, src, "SRC", pods), resolve(topo, dst, "DST", pods)
-    return trace_pair(topo, a, b, packet(a, b, proto, port, size))
+    return walk_pair(lab.topo(), src, dst, pods, proto=proto, port=port, size=size)
 
 
 def points(path) -> list[tuple]:
@@ -255,6 +253,31 @@ def test_forwarding_disabled_on_one_interface():
     stop = run(lab).forward.stop
     assert (stop.reason, stop.netns, stop.dev) == ("forwarding_disabled", "node1", "cni0")
     assert "net.ipv4.conf.cni0.forwarding=0" in stop.message
+    assert stop.hint == "kubenetctl sysctl set net.ipv4.conf.cni0.forwarding 1 -n node1"  # ip_forward is on already
+
+
+def _router(dev: str) -> Lab:
+    """a -- r -- b, routed; r's interface towards a is `dev`."""
+    lab = Lab().ns("r", forward=True).ns("a", "b")
+    lab.veth("a", "eth0", "r", dev, macs=("0e:00:00:00:0a:01", "0e:00:00:00:0a:02"))
+    lab.veth("b", "eth0", "r", "eb", macs=("0e:00:00:00:0b:01", "0e:00:00:00:0b:02"))
+    lab.addr("a", "eth0", "10.1.0.2/24").addr("r", dev, "10.1.0.1/24")
+    lab.addr("b", "eth0", "10.2.0.2/24").addr("r", "eb", "10.2.0.1/24")
+    lab.route("a", "default", via="10.1.0.1", dev="eth0").route("b", "default", via="10.2.0.1", dev="eth0")
+    return lab
+
+
+def test_knob_hints_name_an_interface_with_dots_in_slash_form():
+    lab = _router("eth0.100").sysctl("r", "net.ipv4.ip_forward", "1").sysctl("r", "net.ipv4.conf.eth0.100.forwarding", "0")
+    stop = run(lab, "a", "b").forward.stop
+    assert (stop.reason, stop.dev) == ("forwarding_disabled", "eth0.100")
+    assert "net/ipv4/conf/eth0.100/forwarding=0" in stop.message
+    assert stop.hint == "kubenetctl sysctl set net/ipv4/conf/eth0.100/forwarding 1 -n r"
+    lab = _router("eth0.100").sysctl("r", "net.ipv4.conf.all.rp_filter", "1")
+    lab.drop(("route", "r", 254, "10.1.0.0/24", None))
+    stop = run(lab, "a", "b").forward.stop
+    assert (stop.reason, stop.dev) == ("rp_filter", "eth0.100")
+    assert stop.hint.endswith("kubenetctl sysctl set net/ipv4/conf/eth0.100/rp_filter 2 -n r")
 
 
 def test_strict_rp_filter_without_a_way_back():
