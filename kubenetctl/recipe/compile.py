@@ -158,9 +158,8 @@ class Compiler:
                 paths[key] = (*pod.path, "networks", k)
                 by_node.setdefault(pod.node, []).append((key, att.ip))  # type: ignore[arg-type]
                 slice_ = self.slices[net.name][pod.node]  # type: ignore[index]
-                if att.ip and not net.l2 and ipaddress.ip_address(att.ip) not in slice_:
-                    self.problem((*paths[key], "ip"), f"{att.ip} is not in node {pod.node}'s slice {slice_} of network {net.name}",
-                                 hint="in a routed network a pod's address must be in its node's slice")
+                if att.ip:
+                    self.check_pinned(net, slice_, pod.node, att.ip, (*paths[key], "ip"))  # type: ignore[arg-type]
         for node, wanted in by_node.items():
             slice_ = self.slices[net.name][node]
             got = ipam.addresses(slice_, wanted, self.previous, pinned - {ip for _, ip in wanted if ip})
@@ -173,6 +172,20 @@ class Compiler:
                 pod_name = key.rsplit("/", 1)[0]
                 self.addresses[(pod_name, net.name)] = ip
                 self.out.allocations[key] = ip
+
+    def check_pinned(self, net: NetInfo, slice_: ipaddress.IPv4Network, node: str, ip: str, path: Path) -> None:
+        """A fixed pod address must be one the allocator could hand out: in the node's slice
+        (routed) and none of the slice's (or, L2, the network's) reserved addresses."""
+        if not net.l2 and ipaddress.ip_address(ip) not in slice_:
+            self.problem(path, f"{ip} is not in node {node}'s slice {slice_} of network {net.name}",
+                         hint="in a routed network a pod's address must be in its node's slice")
+            return
+        where = net.cidr if net.l2 else slice_
+        what = ipam.reserved(where, ip, gateway=not net.l2)  # type: ignore[arg-type]
+        if what is not None:
+            whose = f"network {net.name} ({where})" if net.l2 else f"node {node}'s slice {slice_} of network {net.name}"
+            self.problem(path, f"{ip} is the {what} of {whose}, not a pod's",
+                         hint="pick another address, or drop ip to have one allocated")
 
     # -- the simulated underlay -----------------------------------------------------------
     def underlay(self) -> None:

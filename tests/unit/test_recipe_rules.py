@@ -1,0 +1,47 @@
+"""Recipe rules found missing in review: each recipe here used to validate (or crash) and
+fail later at the kernel or in check; now validate names the file, line and field."""
+
+import pytest
+
+from kubenetctl.recipe import compile_document, loads
+
+HEAD = "apiVersion: kubenetctl/v1\nkind: Lab\nmetadata: {name: rules}\nspec:\n"
+
+
+def problems(spec: str) -> list[str]:
+    doc = loads(HEAD + spec, "r.yaml")
+    compiled, found = compile_document(doc)
+    assert (compiled is None) == bool(found)
+    return [p.text("r.yaml") for p in found]
+
+
+ROUTED = """  nodes: [{name: n1}]
+  networks: [{name: pods, cidr: 10.244.0.0/16}]
+  pods: [{name: a, node: n1, networks: [{network: pods, ip: %s}]}]
+"""
+FLOOD = """  nodes: [{name: n1}, {name: n2}]
+  networks: [{name: l2, cidr: 10.10.0.0/24, nodePrefix: 25, overlay: {mode: flood}}]
+  pods: [{name: a, node: n2, networks: [{network: l2, ip: %s}]}]
+"""
+
+
+@pytest.mark.parametrize("ip, what", [("10.244.0.0", "network address"), ("10.244.0.1", "gateway address"),
+                                      ("10.244.0.255", "broadcast address")])
+def test_a_fixed_pod_ip_cannot_be_a_reserved_address_of_its_slice(ip, what):
+    assert problems(ROUTED % ip) == [
+        f"r.yaml:7:61: spec.pods[0].networks[0].ip: {ip} is the {what} of node n1's slice 10.244.0.0/24 of network pods, not a pod's"]
+
+
+def test_a_fixed_pod_ip_in_a_slice_is_fine():
+    assert problems(ROUTED % "10.244.0.7") == []
+
+
+@pytest.mark.parametrize("ip, what", [("10.10.0.0", "network address"), ("10.10.0.255", "broadcast address")])
+def test_a_fixed_pod_ip_in_an_l2_network_cannot_be_its_network_or_broadcast(ip, what):
+    assert problems(FLOOD % ip) == [
+        f"r.yaml:7:59: spec.pods[0].networks[0].ip: {ip} is the {what} of network l2 (10.10.0.0/24), not a pod's"]
+
+
+def test_an_l2_pod_may_take_any_host_address_of_the_network():
+    assert problems(FLOOD % "10.10.0.1") == []
+
