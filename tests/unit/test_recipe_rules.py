@@ -45,3 +45,9 @@ def test_a_fixed_pod_ip_in_an_l2_network_cannot_be_its_network_or_broadcast(ip, 
 def test_an_l2_pod_may_take_any_host_address_of_the_network():
     assert problems(FLOOD % "10.10.0.1") == []
 
+
+
+def test_deep_nesting_is_a_problem_not_a_crash():
+    doc = loads(HEAD + "  nodes: " + "[" * 1000 + "]" * 1000 + "\n", "deep.yaml")
+    assert doc.data is None
+    assert [p.text("deep.yaml") for p in doc.problems] == ["deep.yaml:1:1: the recipe nests too deeply"]
