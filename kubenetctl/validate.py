@@ -127,10 +127,13 @@ def interface_cidr(value: str, field: str = "address") -> str:
     return str(iface)
 
 
+def route_dst(value: str, field: str = "dst") -> str:
+    """A route's destination: a network, or 'default' (0.0.0.0/0)."""
+    return "0.0.0.0/0" if value == "default" else network_cidr(value, field)
+
+
 def network_cidr(value: str, field: str = "cidr") -> str:
-    """A network, e.g. 10.244.1.0/24 (host bits must be zero); 'default' means 0.0.0.0/0."""
-    if value == "default":
-        return "0.0.0.0/0"
+    """A network, e.g. 10.244.1.0/24 (host bits must be zero)."""
     try:
         return str(ipaddress.ip_network(value, strict=True))
     except ValueError as exc:

@@ -32,7 +32,7 @@ def _route(dst: str, via: str | None, dev: str | None, onlink: bool, table: int,
     if not 1 <= table <= 0xFFFFFFFF or table == 255:
         raise InvalidInput(f"--table: {table} is not a usable table id")
     return Route(
-        check_netns(netns), validate.network_cidr(dst, "DST"), via=via and validate.ip(via, "--via"),
+        check_netns(netns), validate.route_dst(dst, "DST"), via=via and validate.ip(via, "--via"),
         dev=dev and validate.ifname(dev, "--dev"), onlink=onlink, table=table, metric=metric,
         src=src and validate.ip(src, "--src"),
     )
@@ -50,7 +50,7 @@ def add(dst: Dst, via: ViaOpt = None, dev: DevOpt = None, onlink: OnlinkOpt = Fa
 def delete(dst: Dst, via: ViaOpt = None, dev: DevOpt = None, table: TableOpt = MAIN_TABLE, metric: MetricOpt = None,
            netns: NetnsOpt = None, force: ForceOpt = False) -> None:
     """Delete a route. Already gone: success."""
-    route = Route(check_netns(netns), validate.network_cidr(dst, "DST"), table=table, metric=metric)
+    route = Route(check_netns(netns), validate.route_dst(dst, "DST"), table=table, metric=metric)
     remove_all("route del", [route], force)
 
 

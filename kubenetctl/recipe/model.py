@@ -66,6 +66,8 @@ IfName = Annotated[
     _schema(type="string", minLength=1, maxLength=15, pattern=r"^[^/:\s]+$", description="interface name, at most 15 bytes"),
 ]
 Cidr = Annotated[str, _field_check(validate.network_cidr), _schema(type="string", description="a network, like 10.244.0.0/16")]
+RouteDst = Annotated[str, _field_check(validate.route_dst),
+                     _schema(type="string", description="a network, like 10.244.0.0/16, or 'default'")]
 IfCidr = Annotated[str, _field_check(validate.interface_cidr), _schema(type="string", description="an address with prefix, like 10.0.0.2/24")]
 IP = Annotated[str, _field_check(validate.ip), _schema(type="string", description="an IP address")]
 Mac = Annotated[str, _field_check(validate.mac), _schema(type="string", pattern=r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$")]
@@ -242,7 +244,7 @@ class AddressSpec(_Placed):
 
 
 class RouteSpec(_Placed):
-    dst: Cidr
+    dst: RouteDst
     via: Optional[IP] = None
     dev: Optional[IfName] = None
     onlink: bool = False

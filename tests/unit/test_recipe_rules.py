@@ -51,3 +51,10 @@ def test_deep_nesting_is_a_problem_not_a_crash():
     doc = loads(HEAD + "  nodes: " + "[" * 1000 + "]" * 1000 + "\n", "deep.yaml")
     assert doc.data is None
     assert [p.text("deep.yaml") for p in doc.problems] == ["deep.yaml:1:1: the recipe nests too deeply"]
+
+
+def test_default_is_a_route_destination_only():
+    assert problems("  underlay: {cidr: default}\n") == [
+        "r.yaml:5:20: spec.underlay.cidr: 'default' is not a network (like 10.244.1.0/24)"]
+    assert problems("  namespaces: [{name: x}]\n  links: [{netns: x, name: br0, kind: bridge}]\n"
+                    "  routes: [{netns: x, dst: default, dev: br0}]\n") == []
