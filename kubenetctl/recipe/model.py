@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Callable, Literal, Optional, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.json_schema import WithJsonSchema
 from pydantic_core import PydanticCustomError
 
@@ -30,17 +30,17 @@ NAME_MAX = 63
 FLANNEL_PORT = 8472
 
 
-def _field_check(fn: Callable[..., Any]) -> AfterValidator:
+def _checked(fn: Callable[..., Any], *args: Any) -> Any:
     """Run a kubenetctl.validate check; its message and hint become the pydantic error."""
+    try:
+        return fn(*args)
+    except InvalidInput as exc:
+        message = exc.message.removeprefix("\0: ")
+        raise PydanticCustomError("kubenetctl", "{message}", {"message": message, "hint": exc.hint}) from None
 
-    def run(value: Any) -> Any:
-        try:
-            return fn(value, "\0")
-        except InvalidInput as exc:
-            message = exc.message.removeprefix("\0: ")
-            raise PydanticCustomError("kubenetctl", "{message}", {"message": message, "hint": exc.hint}) from None
 
-    return AfterValidator(run)
+def _field_check(fn: Callable[..., Any]) -> AfterValidator:
+    return AfterValidator(lambda value: _checked(fn, value, "\0"))
 
 
 def _name(value: str, field: str) -> str:
@@ -75,6 +75,9 @@ UnicastMac = Annotated[str, _field_check(validate.unicast_mac), _schema(type="st
 Mtu = Annotated[int, _field_check(validate.mtu), _schema(type="integer", minimum=validate.MTU_MIN, maximum=validate.MTU_MAX)]
 Vni = Annotated[int, _field_check(validate.vni), _schema(type="integer", minimum=validate.VNI_MIN, maximum=validate.VNI_MAX)]
 Port = Annotated[int, _field_check(validate.port), _schema(type="integer", minimum=validate.PORT_MIN, maximum=validate.PORT_MAX)]
+Table = Annotated[int, _field_check(validate.table), _schema(**{"type": "integer", "minimum": 1, "maximum": validate.U32_MAX,
+                                                               "not": {"const": validate.LOCAL_TABLE}})]
+Metric = Annotated[int, _field_check(validate.metric), _schema(type="integer", minimum=0, maximum=validate.U32_MAX)]
 VlanId = Annotated[int, _field_check(validate.vlan_id), _schema(type="integer", minimum=validate.VLAN_MIN, maximum=validate.VLAN_MAX)]
 
 
@@ -207,6 +210,11 @@ class VethLink(_LinkBase):
     kind: Literal["veth"]
     peer: VethPeer
 
+    @model_validator(mode="after")
+    def _ends(self) -> "VethLink":
+        _checked(validate.veth_ends, self.name, self.netns, self.peer.name, self.peer.netns, "\0")
+        return self
+
 
 class BridgeLink(_LinkBase):
     kind: Literal["bridge"]
@@ -248,9 +256,14 @@ class RouteSpec(_Placed):
     via: Optional[IP] = None
     dev: Optional[IfName] = None
     onlink: bool = False
-    table: int = Field(254, ge=1, le=4294967295)
-    metric: Optional[int] = Field(None, ge=0, le=4294967295)
+    table: Table = 254
+    metric: Optional[Metric] = None
     src: Optional[IP] = None
+
+    @model_validator(mode="after")
+    def _target(self) -> "RouteSpec":
+        _checked(validate.route_target, self.via, self.dev, self.onlink)
+        return self
 
 
 class FdbSpec(_Placed):

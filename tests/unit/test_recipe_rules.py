@@ -58,3 +58,18 @@ def test_default_is_a_route_destination_only():
         "r.yaml:5:20: spec.underlay.cidr: 'default' is not a network (like 10.244.1.0/24)"]
     assert problems("  namespaces: [{name: x}]\n  links: [{netns: x, name: br0, kind: bridge}]\n"
                     "  routes: [{netns: x, dst: default, dev: br0}]\n") == []
+
+
+@pytest.mark.parametrize("route, message", [
+    ("{dst: 10.1.0.0/16}", "spec.routes[0]: a route needs via, dev or both"),
+    ("{dst: 10.1.0.0/16, via: 10.0.0.1, onlink: true}", "spec.routes[0]: onlink needs dev"),
+    ("{dst: 10.1.0.0/16, via: 10.0.0.1, table: 255}", "spec.routes[0].table: 255 is not a usable table id"),
+    ("{dst: 10.1.0.0/16, via: 10.0.0.1, metric: -1}", "spec.routes[0].metric: metric -1 is out of range 0..4294967295"),
+])
+def test_route_rules_of_the_cli_hold_in_recipes(route, message):
+    assert [p.split(": ", 1)[1] for p in problems(f"  routes: [{route}]\n")] == [message]
+
+
+def test_a_veth_cannot_have_both_ends_of_one_name_in_one_namespace():
+    assert problems("  links: [{name: a, kind: veth, peer: {name: a}}]\n") == [
+        "r.yaml:5:11: spec.links[0]: both ends are named a in the same namespace"]
