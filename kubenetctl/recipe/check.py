@@ -226,11 +226,15 @@ class Checker:
         for _, path, exp in items(self.spec.expect, "expect"):
             for field, refs in (("from", exp.from_), ("to", exp.to)):
                 for k, ref in enumerate(refs):
+                    where = (*path, field, k) if len(refs) > 1 else (*path, field)
                     if ref in senders:
                         continue
                     if field == "to" and is_ip(ref):
+                        if ":" in ref:
+                            self.add(where, f"{ref} is an IPv6 address; check pings IPv4 only",
+                                     hint="name an IPv4 address, or the pod or node that holds it")
                         continue
-                    self.add((*path, field, k) if len(refs) > 1 else (*path, field),
+                    self.add(where,
                              f"{ref!r} is not a pod, replica set, node" + (" or IP address" if field == "to" else ""),
                              hint=self._known("pods", {p.template for p in self.topo.pods}))
             if exp.network is not None and exp.network not in self.topo.networks:
