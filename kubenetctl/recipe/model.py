@@ -86,7 +86,7 @@ def _one_or_many(value: Any) -> Any:
 
 
 Refs = Annotated[
-    list[str], BeforeValidator(_one_or_many),
+    list[str], BeforeValidator(_one_or_many), Field(min_length=1),
     _schema(anyOf=[{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]),
 ]
 

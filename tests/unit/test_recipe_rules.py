@@ -73,3 +73,22 @@ def test_route_rules_of_the_cli_hold_in_recipes(route, message):
 def test_a_veth_cannot_have_both_ends_of_one_name_in_one_namespace():
     assert problems("  links: [{name: a, kind: veth, peer: {name: a}}]\n") == [
         "r.yaml:5:11: spec.links[0]: both ends are named a in the same namespace"]
+
+
+PINGS = """  nodes: [{name: n1}]
+  networks: [{name: pods, cidr: 10.244.0.0/16}]
+  pods: [{name: a, node: n1, networks: [pods]}]
+  expect: [%s]
+"""
+
+
+def test_expect_to_takes_ipv4_addresses_only():
+    assert problems(PINGS % "{from: a, to: 192.168.77.1}") == []
+    assert problems(PINGS % "{from: a, to: 'fd00::1'}") == [
+        "r.yaml:8:26: spec.expect[0].to: fd00::1 is an IPv6 address; check pings IPv4 only"]
+
+
+@pytest.mark.parametrize("field", ["from", "to"])
+def test_expect_refs_need_an_item(field):
+    exp = "{from: [], to: a}" if field == "from" else "{from: a, to: []}"
+    assert [p.split(": ", 1)[1] for p in problems(PINGS % exp)] == [f"spec.expect[0].{field}: needs at least 1 item(s)"]
