@@ -212,7 +212,10 @@ class Engine:
         snap = observe_resources(self.sessions, [*compiled.resources, *(state.created_resources() if state else [])])
         plan = apply_plan(compiled.resources, compiled.adopt, snap, compiled.owner, state)
         outcome = Outcome(lab, plan=plan)
-        base = state or LabState(lab, compiled.owner, node=compiled.node)
+        base = state
+        if base is None:  # recorded before the first op: a killed first apply --node N is re-applied with --node N
+            base = LabState(lab, compiled.owner, node=compiled.node, status="applying")
+            self.store.write(lab, base)
         try:
             outcome.ops, _ = self._run(lab, compiled.owner, plan.ops, plan.adopt, progress)
             self._settle(plan)
