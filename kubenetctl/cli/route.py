@@ -43,9 +43,13 @@ def add(dst: Dst, via: ViaOpt = None, dev: DevOpt = None, onlink: OnlinkOpt = Fa
 @app.command("del")
 def delete(dst: Dst, via: ViaOpt = None, dev: DevOpt = None, table: TableOpt = MAIN_TABLE, metric: MetricOpt = None,
            netns: NetnsOpt = None, force: ForceOpt = False) -> None:
-    """Delete a route. Already gone: success."""
-    route = Route(check_netns(netns), validate.route_dst(dst, "DST"), table=table, metric=metric)
-    remove_all("route del", [route], force)
+    """Delete a route. Already gone: success. With --via or --dev, only the route through them (else exit 4)."""
+    route = Route(
+        check_netns(netns), validate.route_dst(dst, "DST"), via=via and validate.ip(via, "--via"),
+        dev=dev and validate.ifname(dev, "--dev"), table=validate.table(table, "--table"),
+        metric=None if metric is None else validate.metric(metric, "--metric"),
+    )
+    remove_all("route del", [route], force, match=("via", "dev"))
 
 
 @app.command("list")
