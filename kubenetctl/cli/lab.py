@@ -232,13 +232,14 @@ def check(
     from kubenetctl.lab import check as checking
     from kubenetctl.views.lab import check_view
 
-    state = _store(state_dir).read(lab)
+    store = _store(state_dir)
+    state = store.read(lab)
     if state is None:
-        raise _store(state_dir).missing(lab)
+        raise store.missing(lab)
     rows = checking.run(checking.rows_for(state, all_pairs), timeout=timeout)
     summary = checking.summary(rows)
     failed = [r for r in rows if r.status == "fail"]
-    traces = _explain(lab, failed[:EXPLAINED])
+    traces = _explain(lab, failed[:EXPLAINED], store)
     by_row = {id(row): traces[i] for i, row in enumerate(failed) if i in traces}
     items = [{**r.to_dict(), **({"trace": by_row[id(r)]} if id(r) in by_row else {})} for r in rows]
 
@@ -267,18 +268,26 @@ def check(
         )
 
 
-EXPLAINED = 5  # failed pairs explained with a trace (each costs a read of the lab)
+EXPLAINED = 5  # failed pairs explained with a trace (one read of the lab for all of them)
 
 
-def _explain(lab: str, failed: list[Any]) -> dict[int, dict[str, Any]]:
+def _explain(lab: str, failed: list[Any], store: "Store") -> dict[int, dict[str, Any]]:
     """The trace of each failed pair, by its index: where the packet stops and why (or,
-    for a pair that should not reach, the path that lets it through)."""
-    from kubenetctl.inspect.gather import explain
+    for a pair that should not reach, the path that lets it through). A node sender is
+    traced from its namespace (the host's with --node)."""
+    from kubenetctl.inspect.gather import explain, gather
 
+    if not failed:
+        return {}
+    try:
+        seen = gather(lab, store)
+    except KubenetError as exc:
+        return {i: {"error": str(exc)} for i in range(len(failed))}
     out: dict[int, dict[str, Any]] = {}
     for i, row in enumerate(failed):
+        src = row.src if row.src in seen.pods else (row.netns or "host")
         try:
-            out[i] = explain(lab, row.src, row.address).to_dict()
+            out[i] = explain(lab, src, row.address, seen).to_dict()
         except KubenetError as exc:
             out[i] = {"error": str(exc)}
     return out

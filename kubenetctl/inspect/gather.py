@@ -48,7 +48,7 @@ class _Reader:
     outward along cables and needs only its two ends' markers to find their lab.
     """
 
-    def __init__(self, sessions: Any, lab: str | None, near: tuple[str, ...]) -> None:
+    def __init__(self, sessions: Any, lab: str | None, near: tuple[str, ...], store: Any = None) -> None:
         from kubenetctl.netlink import nsfs
         from kubenetctl.netlink.facts import namespace_owners
         from kubenetctl.netlink.observe import ALL_TYPES
@@ -61,7 +61,7 @@ class _Reader:
             labs = {lab_of(ends.get(n)) for n in near}
             lab = labs.pop() if len(labs) == 1 else None
         self.lab = lab
-        self.state = lab_state(lab) if lab else None
+        self.state = lab_state(lab, store) if lab else None
         self.types = ALL_TYPES if self.state is not None and self.state.recorded is not None else LEAN_TYPES
         self._allowed: list[NS] | None = None
         self.snap = Snapshot()
@@ -120,12 +120,12 @@ class _Reader:
                         read=len(self.snap.scope))
 
 
-def gather(lab: str | None = None) -> Observed:
-    """Everything on the host, or one lab."""
+def gather(lab: str | None = None, store: Any = None) -> Observed:
+    """Everything on the host, or one lab (its state from `store`, default the usual one)."""
     from kubenetctl.netlink.session import Sessions
 
     with Sessions() as sessions:
-        reader = _Reader(sessions, lab, ())
+        reader = _Reader(sessions, lab, (), store)
         reader.all()
         return reader.observed()
 
@@ -164,9 +164,10 @@ def gather_trace(lab: str | None, src: str, dst: str, walk: Callable[[Observed],
         return seen, walk(seen)
 
 
-def explain(lab: str, src: str, dst: str) -> Any:
+def explain(lab: str, src: str, dst: str, seen: Observed | None = None) -> Any:
     """The trace of one pair (pod name or namespace -> pod name or address) in a lab:
-    what `kubenetctl check` shows for an expectation that failed."""
+    what `kubenetctl check` shows for an expectation that failed. seen: the lab as
+    gather() read it (several pairs, one read)."""
     from kubenetctl.trace.pair import packet, resolve, trace_pair
 
     def walk(seen: Observed) -> Any:
@@ -174,4 +175,4 @@ def explain(lab: str, src: str, dst: str) -> Any:
         b = resolve(seen.topo, dst, "DST", seen.pods)
         return trace_pair(seen.topo, a, b, packet(a, b, "icmp", None, None), reply=True)
 
-    return gather_trace(lab, src, dst, walk)[1]
+    return walk(seen) if seen is not None else gather_trace(lab, src, dst, walk)[1]
