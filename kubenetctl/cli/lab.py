@@ -33,13 +33,6 @@ ProgressOpt = Annotated[Optional[bool], typer.Option(
     "--progress/--no-progress", help="Progress bar on stderr [default: when stderr is a terminal].", show_default=False)]
 
 
-def _netlink() -> None:
-    """Load only the pyroute2 modules the netlink layer uses (see netlink/lean.py)."""
-    from kubenetctl.netlink import lean
-
-    lean.install()
-
-
 def _store(state_dir: Optional[str]) -> "Store":
     from kubenetctl.state.store import Store
 
@@ -123,7 +116,6 @@ def plan(file: FileArg, node: NodeOpt = None, state_dir: StateDirOpt = None) -> 
     state = _read_state(store, topo.lab) if root else None
     compiled = _compile(doc, topo, node, state.allocations if state else None)
     if root:
-        _netlink()
         from kubenetctl.lab.engine import Engine
         from kubenetctl.netlink.session import Sessions
 
@@ -157,7 +149,6 @@ def apply(file: FileArg, node: NodeOpt = None, state_dir: StateDirOpt = None, pr
     """Build or reconcile a lab: create what is missing, repair drift, remove what the recipe dropped."""
     doc, topo = _analyse(file, node)
     require_root("apply")
-    _netlink()
     from kubenetctl.lab.engine import Engine
     from kubenetctl.netlink.session import Sessions
     from kubenetctl.views.lab import applied_view, progress_bar
@@ -190,7 +181,6 @@ def destroy(
 ) -> None:
     """Remove everything the lab created, from its recorded state (no recipe file needed)."""
     require_root("destroy")
-    _netlink()
     from kubenetctl.lab.engine import Engine
     from kubenetctl.netlink.session import Sessions
     from kubenetctl.views.lab import destroyed_view, progress_bar
