@@ -17,7 +17,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-from kubenetctl.overlay import FLOOD_MAC, unicast_peer
+from kubenetctl.overlay import flood_peer, unicast_peer
 from kubenetctl.ownership import lab_owner
 from kubenetctl.recipe import ipam
 from kubenetctl.recipe.load import Path, Problem, format_path
@@ -247,7 +247,8 @@ class Compiler:
                         self.emit(res, opath)
             else:
                 for peer in peers:
-                    self.emit(Fdb(nns, dev, FLOOD_MAC, peer.underlay_ip), opath)
+                    for res in flood_peer(nns, dev, peer.underlay_ip):  # type: ignore[arg-type]
+                        self.emit(res, opath)
         if net.spec.vlan is not None:
             sub = self.namer.readable(nns, f"{info.spec.uplink}.{net.spec.vlan}")
             self.emit(Link(nns, sub, "vlan", mtu=net.mtu, master=bridge, parent=info.spec.uplink, parent_netns=nns,

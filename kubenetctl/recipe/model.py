@@ -22,12 +22,10 @@ from pydantic_core import PydanticCustomError
 
 from kubenetctl import validate
 from kubenetctl.errors import InvalidInput
+from kubenetctl.overlay import FLANNEL_PORT
 
-API_VERSION = "kubenetctl/v1"
-KIND = "Lab"
 NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 NAME_MAX = 63
-FLANNEL_PORT = 8472
 
 
 def _checked(fn: Callable[..., Any], *args: Any) -> Any:
