@@ -39,35 +39,34 @@ def _store(state_dir: Optional[str]) -> "Store":
     return Store(state_dir)
 
 
-def _print_problems(exc: "RecipeInvalid") -> None:
-    for problem in exc.problems:
-        sys.stderr.write(f"kubenetctl: error: {problem.text(exc.source)}\n")
+def _invalid(source: str, problems: list[Any]) -> "RecipeInvalid":
+    """Every problem on stderr; the error to raise (exit 2) with the summary line."""
+    from kubenetctl.recipe import RecipeInvalid
+
+    for problem in problems:
+        sys.stderr.write(f"kubenetctl: error: {problem.text(source)}\n")
         if problem.hint:
             sys.stderr.write(f"  hint: {problem.hint}\n")
+    return RecipeInvalid(source, problems)
 
 
 def _analyse(file: str, node: Optional[str]) -> tuple[Any, Any]:
     """(document, topology) of a valid recipe; every problem on stderr and exit 2 otherwise."""
-    from kubenetctl.recipe import RecipeInvalid, analyse, load
+    from kubenetctl.recipe import analyse, load
 
     doc = load(file)
     topo, problems = analyse(doc, node=node)
     if topo is None:
-        exc = RecipeInvalid(doc.source, problems)
-        _print_problems(exc)
-        raise exc
+        raise _invalid(doc.source, problems)
     return doc, topo
 
 
 def _compile(doc: Any, topo: Any, node: Optional[str], previous: Optional[dict[str, str]]) -> Any:
-    from kubenetctl.recipe import RecipeInvalid, located
-    from kubenetctl.recipe.compile import compile_topology
+    from kubenetctl.recipe import compile_analysed
 
-    compiled, problems = compile_topology(topo, node, previous)
-    if problems:
-        exc = RecipeInvalid(doc.source, located(doc, problems))
-        _print_problems(exc)
-        raise exc
+    compiled, problems = compile_analysed(doc, topo, node, previous)
+    if compiled is None:
+        raise _invalid(doc.source, problems)
     return compiled
 
 
@@ -82,7 +81,7 @@ def _ops(ops: list[Any]) -> list[dict[str, Any]]:
 # -- validate ------------------------------------------------------------------------------
 def validate(file: FileArg, node: NodeOpt = None) -> None:
     """Check a recipe: every problem at once, with file:line:column, field path and a hint."""
-    from kubenetctl.recipe import RecipeInvalid, compile_document, load
+    from kubenetctl.recipe import compile_document, load
 
     doc = load(file)
     compiled, problems = compile_document(doc, node=node)
@@ -99,8 +98,7 @@ def validate(file: FileArg, node: NodeOpt = None) -> None:
                 f"{info['resources']} kernel objects, {info['expectations']} expectations")
 
     if compiled is None:
-        exc = RecipeInvalid(doc.source, problems)
-        _print_problems(exc)
+        exc = _invalid(doc.source, problems)
         if G.output.value != "table":
             emit(document("ValidationResult", items, **info), G.output)
         raise exc

@@ -35,7 +35,6 @@ class Compiled:
     node: Optional[str]  # the node this host is (apply --node), or None: the whole lab here
     resources: list[Resource] = field(default_factory=list)
     adopt: set[tuple] = field(default_factory=set)
-    origins: dict[tuple, Path] = field(default_factory=dict)
     pods: list[dict[str, Any]] = field(default_factory=list)
     nodes: list[dict[str, Any]] = field(default_factory=list)
     expect: list[dict[str, Any]] = field(default_factory=list)
@@ -54,7 +53,7 @@ class Compiler:
         self.node = node
         self.previous = previous
         self.out = Compiled(self.lab, node)
-        self.made: dict[tuple, Resource] = {}
+        self.made: dict[tuple, tuple[Resource, Path]] = {}  # key -> what the recipe makes, and where
         self.problems: list[Problem] = []
         self.namer = Namer()
         self.bridges: dict[tuple[str, str], str] = {}  # (network, node) -> bridge
@@ -75,13 +74,12 @@ class Compiler:
 
     def emit(self, res: Resource, path: Path, adopt: bool = False) -> None:
         if res.key in self.made:
-            if self.made[res.key] != res:
-                self.problems.append(Problem(path, f"{res.describe()} is also made by {format_path(self.out.origins[res.key])}",
-                                             hint="rename one of them"))
+            first, origin = self.made[res.key]
+            if first != res:
+                self.problems.append(Problem(path, f"{res.describe()} is also made by {format_path(origin)}", hint="rename one of them"))
             return
-        self.made[res.key] = res
+        self.made[res.key] = (res, path)
         self.out.resources.append(res)
-        self.out.origins[res.key] = path
         if adopt:
             self.out.adopt.add(res.key)
 
@@ -348,7 +346,7 @@ class Compiler:
                 if dep in self.made or dep[1] is None or dep[1] in adopted_ns:
                     continue
                 what = f"netns {dep[1]}" if dep[0] == "netns" else f"link {dep[2]} in netns {dep[1]}"
-                self.problem(self.out.origins[res.key], f"{res.describe()} needs {what}, which the recipe does not create",
+                self.problem(self.made[res.key][1], f"{res.describe()} needs {what}, which the recipe does not create",
                              hint="declare it, or check the spelling")
 
     # -- expectations -------------------------------------------------------------------
