@@ -515,3 +515,19 @@ def test_a_first_apply_with_node_killed_is_reapplied_with_node(lab, names):
         assert lab.namespaces(name) == [] and not lab.recorded(name)
     finally:
         subprocess.run(["ip", "netns", "del", host], check=False)
+
+
+def test_apply_and_destroy_decode_the_recorded_resources_once(lab, monkeypatch):
+    from kubenetctl.state.journal import LabState
+
+    name, path = lab.recipe("bridge-nat", "once")
+    applied(path)
+    calls = []
+    original = LabState.created_resources
+    monkeypatch.setattr(LabState, "created_resources", lambda self: calls.append(1) or original(self))
+    applied(path)
+    assert len(calls) == 1, "re-apply: clear_stale, observe and plan share one decoding"
+    calls.clear()
+    ok(kn("destroy", name))
+    assert len(calls) == 1, "destroy: observe and plan share one decoding"
+    assert_gone(lab, name)
