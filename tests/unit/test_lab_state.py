@@ -139,13 +139,16 @@ BAD_JOURNALS = {
 }
 
 
-@pytest.mark.parametrize("text", BAD_STATES.values(), ids=BAD_STATES.keys())
-def test_a_malformed_state_is_unreadable_not_an_internal_error(tmp_path, text):
+BAD_FILES = [("state.json", k, v) for k, v in BAD_STATES.items()] + [("journal.jsonl", k, v) for k, v in BAD_JOURNALS.items()]
+
+
+@pytest.mark.parametrize("name, text", [(f, t) for f, _, t in BAD_FILES], ids=[f"{f}: {k}" for f, k, _ in BAD_FILES])
+def test_a_malformed_record_is_unreadable_not_an_internal_error(tmp_path, name, text):
     store = Store(str(tmp_path))
     os.makedirs(store.path("t"))
-    with open(store.path("t", "state.json"), "wb") as fh:
+    with open(store.path("t", name), "wb") as fh:
         fh.write(text if isinstance(text, bytes) else text.encode())
-    with pytest.raises(Busy, match="state of lab t is unreadable .*state.json"):
+    with pytest.raises(Busy, match=f"state of lab t is unreadable .*{name}"):
         store.read("t")
 
 
@@ -153,16 +156,6 @@ def test_a_state_json_that_is_a_directory_is_unreadable(tmp_path):
     store = Store(str(tmp_path))
     os.makedirs(store.path("t", "state.json"))
     with pytest.raises(Busy, match="state of lab t is unreadable .*state.json: Is a directory"):
-        store.read("t")
-
-
-@pytest.mark.parametrize("text", BAD_JOURNALS.values(), ids=BAD_JOURNALS.keys())
-def test_a_malformed_journal_is_unreadable_not_an_internal_error(tmp_path, text):
-    store = Store(str(tmp_path))
-    os.makedirs(store.path("t"))
-    with open(store.path("t", "journal.jsonl"), "wb") as fh:
-        fh.write(text if isinstance(text, bytes) else text.encode())
-    with pytest.raises(Busy, match="state of lab t is unreadable .*journal.jsonl"):
         store.read("t")
 
 
