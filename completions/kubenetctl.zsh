@@ -120,7 +120,7 @@ _kubenetctl_node() {
     "link set")
       subs=() opts=('--netns:Network namespace to act in (default\: the one kubenetctl runs in)' '-n:Network namespace to act in (default\: the one kubenetctl runs in)' '--up:Administrative state' '--down:Administrative state' '--mtu:MTU' '--master:Bridge to enslave it to' '--nomaster:Take it off its bridge' '--mac:MAC address' '--help:Show help and exit' '-h:Show help and exit') vals=('--netns=netns' '-n=netns' '--mtu=any' '--master=any' '--mac=any') arg='' ;;
     "neigh")
-      subs=('add:Add (or update) a permanent neighbour entry' 'del:Delete a permanent neighbour entry. Already gone\: success' 'list:List permanent neighbour entries') opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
+      subs=('add:Add (or update) a permanent neighbour entry' 'del:Delete a permanent neighbour entry. Already gone\: success. Another MAC than MAC\: exit 4' 'list:List permanent neighbour entries') opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
     "neigh add")
       subs=() opts=('--netns:Network namespace to act in (default\: the one kubenetctl runs in)' '-n:Network namespace to act in (default\: the one kubenetctl runs in)' '--help:Show help and exit' '-h:Show help and exit') vals=('--netns=netns' '-n=netns') arg='' ;;
     "neigh del")
@@ -144,7 +144,7 @@ _kubenetctl_node() {
     "recipe schema")
       subs=() opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
     "route")
-      subs=('add:Add a route. The same route again\: unchanged; one of ours that differs\: updated' 'del:Delete a route. Already gone\: success' 'list:List routes of every table but '\''local'\''') opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
+      subs=('add:Add a route. The same route again\: unchanged; one of ours that differs\: updated' 'del:Delete a route. Already gone\: success. With --via or --dev, only the route through them (else exit 4)' 'list:List routes of every table but '\''local'\''') opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
     "route add")
       subs=() opts=('--via:Gateway address' '--dev:Outgoing interface' '--onlink:Gateway is reachable on --dev even without a matching subnet' '--table:Routing table id' '--metric:Route metric (priority)' '--src:Preferred source address' '--netns:Network namespace to act in (default\: the one kubenetctl runs in)' '-n:Network namespace to act in (default\: the one kubenetctl runs in)' '--help:Show help and exit' '-h:Show help and exit') vals=('--via=any' '--dev=any' '--table=any' '--metric=any' '--src=any' '--netns=netns' '-n=netns') arg='' ;;
     "route del")

@@ -71,12 +71,18 @@ class Executor:
         self.apply(op)
         return {CREATE: CREATED, UPDATE: UPDATED, REPLACE: REPLACED}[op.action]
 
-    def remove(self, res: Resource, *, force: bool = False) -> str:
-        """Delete `res` if present and ours (or forced); already gone is success."""
+    def remove(self, res: Resource, *, force: bool = False, match: tuple[str, ...] = ()) -> str:
+        """Delete `res` if present and ours (or forced); already gone is success. match:
+        fields outside the key that the user named; the object found must have them too."""
         snap = self.observe_one(res)
         current = snap.get(res.key)
         if current is None:
             return ABSENT
+        wrong = [f for f in match if getattr(res, f) is not None and getattr(res, f) != getattr(current, f)]
+        if wrong:
+            differ = ", ".join(f"its {f} is {getattr(current, f)}, not {getattr(res, f)}" for f in wrong)
+            raise Conflict(f"refusing to delete {current.describe()}: {differ}",
+                           hint="name it as it is (see the list command), or leave that out")
         if isinstance(res, Link) and isinstance(current, Link) and res.kind and current.kind != res.kind:
             raise Conflict(
                 f"refusing to delete {current.describe()}: it is a {current.kind}, not a {res.kind}",

@@ -16,6 +16,8 @@ MTU_MIN, MTU_MAX = 68, 65535
 VLAN_MIN, VLAN_MAX = 1, 4094
 VNI_MIN, VNI_MAX = 1, 16777215
 PORT_MIN, PORT_MAX = 1, 65535
+U32_MAX = 0xFFFFFFFF
+LOCAL_TABLE = 255  # the kernel's own (local and broadcast addresses)
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _NETNS_BAD = re.compile(r"[/\x00]|^\.\.?$")
@@ -70,6 +72,33 @@ def port(value: int, field: str = "port") -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not PORT_MIN <= value <= PORT_MAX:
         raise InvalidInput(f"{field}: port {value!r} is out of range {PORT_MIN}..{PORT_MAX}")
     return value
+
+
+def table(value: int, field: str = "table") -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= U32_MAX or value == LOCAL_TABLE:
+        raise InvalidInput(f"{field}: {value!r} is not a usable table id",
+                           hint=f"1..{U32_MAX} but {LOCAL_TABLE} (the kernel's local table); 254 is main")
+    return value
+
+
+def metric(value: int, field: str = "metric") -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= U32_MAX:
+        raise InvalidInput(f"{field}: metric {value!r} is out of range 0..{U32_MAX}")
+    return value
+
+
+def route_target(via: str | None, dev: str | None, onlink: bool, flag: str = "") -> None:
+    """A route names its gateway, its interface or both; onlink only with an interface.
+    flag: how the caller spells option names ('--' on the command line)."""
+    if via is None and dev is None:
+        raise InvalidInput(f"a route needs {flag}via, {flag}dev or both", hint="name the gateway, the outgoing interface, or both")
+    if onlink and dev is None:
+        raise InvalidInput(f"{flag}onlink needs {flag}dev", hint="onlink says the gateway is reachable on that interface")
+
+
+def veth_ends(name: str, netns: str | None, peer: str, peer_netns: str | None, field: str = "peer") -> None:
+    if name == peer and netns == peer_netns:
+        raise InvalidInput(f"{field}: both ends are named {name} in the same namespace", hint="give the peer another name")
 
 
 _SYSCTL_PART = re.compile(r"^[A-Za-z0-9_][-A-Za-z0-9_.]*$")
@@ -129,10 +158,13 @@ def interface_cidr(value: str, field: str = "address") -> str:
     return str(iface)
 
 
+def route_dst(value: str, field: str = "dst") -> str:
+    """A route's destination: a network, or 'default' (0.0.0.0/0)."""
+    return "0.0.0.0/0" if value == "default" else network_cidr(value, field)
+
+
 def network_cidr(value: str, field: str = "cidr") -> str:
-    """A network, e.g. 10.244.1.0/24 (host bits must be zero); 'default' means 0.0.0.0/0."""
-    if value == "default":
-        return "0.0.0.0/0"
+    """A network, e.g. 10.244.1.0/24 (host bits must be zero)."""
     try:
         return str(ipaddress.ip_network(value, strict=True))
     except ValueError as exc:

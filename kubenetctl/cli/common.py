@@ -86,9 +86,9 @@ def ensure_all(action: str, resources: list[Resource]) -> None:
     report(changes)
 
 
-def remove_all(action: str, resources: list[Resource], force: bool) -> None:
+def remove_all(action: str, resources: list[Resource], force: bool, match: tuple[str, ...] = ()) -> None:
     with executor(action) as ex:
-        changes = [(ex.remove(r, force=force), r) for r in resources]
+        changes = [(ex.remove(r, force=force, match=match), r) for r in resources]
     report(changes)
 
 

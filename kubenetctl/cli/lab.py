@@ -33,48 +33,40 @@ ProgressOpt = Annotated[Optional[bool], typer.Option(
     "--progress/--no-progress", help="Progress bar on stderr [default: when stderr is a terminal].", show_default=False)]
 
 
-def _netlink() -> None:
-    """Load only the pyroute2 modules the netlink layer uses (see netlink/lean.py)."""
-    from kubenetctl.netlink import lean
-
-    lean.install()
-
-
 def _store(state_dir: Optional[str]) -> "Store":
     from kubenetctl.state.store import Store
 
     return Store(state_dir)
 
 
-def _print_problems(exc: "RecipeInvalid") -> None:
-    for problem in exc.problems:
-        sys.stderr.write(f"kubenetctl: error: {problem.text(exc.source)}\n")
+def _invalid(source: str, problems: list[Any]) -> "RecipeInvalid":
+    """Every problem on stderr; the error to raise (exit 2) with the summary line."""
+    from kubenetctl.recipe import RecipeInvalid
+
+    for problem in problems:
+        sys.stderr.write(f"kubenetctl: error: {problem.text(source)}\n")
         if problem.hint:
             sys.stderr.write(f"  hint: {problem.hint}\n")
+    return RecipeInvalid(source, problems)
 
 
 def _analyse(file: str, node: Optional[str]) -> tuple[Any, Any]:
     """(document, topology) of a valid recipe; every problem on stderr and exit 2 otherwise."""
-    from kubenetctl.recipe import RecipeInvalid, analyse, load
+    from kubenetctl.recipe import analyse, load
 
     doc = load(file)
     topo, problems = analyse(doc, node=node)
     if topo is None:
-        exc = RecipeInvalid(doc.source, problems)
-        _print_problems(exc)
-        raise exc
+        raise _invalid(doc.source, problems)
     return doc, topo
 
 
 def _compile(doc: Any, topo: Any, node: Optional[str], previous: Optional[dict[str, str]]) -> Any:
-    from kubenetctl.recipe import RecipeInvalid, located
-    from kubenetctl.recipe.compile import compile_topology
+    from kubenetctl.recipe import compile_analysed
 
-    compiled, problems = compile_topology(topo, node, previous)
-    if problems:
-        exc = RecipeInvalid(doc.source, located(doc, problems))
-        _print_problems(exc)
-        raise exc
+    compiled, problems = compile_analysed(doc, topo, node, previous)
+    if compiled is None:
+        raise _invalid(doc.source, problems)
     return compiled
 
 
@@ -89,7 +81,7 @@ def _ops(ops: list[Any]) -> list[dict[str, Any]]:
 # -- validate ------------------------------------------------------------------------------
 def validate(file: FileArg, node: NodeOpt = None) -> None:
     """Check a recipe: every problem at once, with file:line:column, field path and a hint."""
-    from kubenetctl.recipe import RecipeInvalid, compile_document, load
+    from kubenetctl.recipe import compile_document, load
 
     doc = load(file)
     compiled, problems = compile_document(doc, node=node)
@@ -106,8 +98,7 @@ def validate(file: FileArg, node: NodeOpt = None) -> None:
                 f"{info['resources']} kernel objects, {info['expectations']} expectations")
 
     if compiled is None:
-        exc = RecipeInvalid(doc.source, problems)
-        _print_problems(exc)
+        exc = _invalid(doc.source, problems)
         if G.output.value != "table":
             emit(document("ValidationResult", items, **info), G.output)
         raise exc
@@ -123,7 +114,6 @@ def plan(file: FileArg, node: NodeOpt = None, state_dir: StateDirOpt = None) -> 
     state = _read_state(store, topo.lab) if root else None
     compiled = _compile(doc, topo, node, state.allocations if state else None)
     if root:
-        _netlink()
         from kubenetctl.lab.engine import Engine
         from kubenetctl.netlink.session import Sessions
 
@@ -157,7 +147,6 @@ def apply(file: FileArg, node: NodeOpt = None, state_dir: StateDirOpt = None, pr
     """Build or reconcile a lab: create what is missing, repair drift, remove what the recipe dropped."""
     doc, topo = _analyse(file, node)
     require_root("apply")
-    _netlink()
     from kubenetctl.lab.engine import Engine
     from kubenetctl.netlink.session import Sessions
     from kubenetctl.views.lab import applied_view, progress_bar
@@ -190,7 +179,6 @@ def destroy(
 ) -> None:
     """Remove everything the lab created, from its recorded state (no recipe file needed)."""
     require_root("destroy")
-    _netlink()
     from kubenetctl.lab.engine import Engine
     from kubenetctl.netlink.session import Sessions
     from kubenetctl.views.lab import destroyed_view, progress_bar
@@ -232,13 +220,14 @@ def check(
     from kubenetctl.lab import check as checking
     from kubenetctl.views.lab import check_view
 
-    state = _store(state_dir).read(lab)
+    store = _store(state_dir)
+    state = store.read(lab)
     if state is None:
-        raise _store(state_dir).missing(lab)
+        raise store.missing(lab)
     rows = checking.run(checking.rows_for(state, all_pairs), timeout=timeout)
     summary = checking.summary(rows)
     failed = [r for r in rows if r.status == "fail"]
-    traces = _explain(lab, failed[:EXPLAINED])
+    traces = _explain(lab, failed[:EXPLAINED], store)
     by_row = {id(row): traces[i] for i, row in enumerate(failed) if i in traces}
     items = [{**r.to_dict(), **({"trace": by_row[id(r)]} if id(r) in by_row else {})} for r in rows]
 
@@ -267,18 +256,26 @@ def check(
         )
 
 
-EXPLAINED = 5  # failed pairs explained with a trace (each costs a read of the lab)
+EXPLAINED = 5  # failed pairs explained with a trace (one read of the lab for all of them)
 
 
-def _explain(lab: str, failed: list[Any]) -> dict[int, dict[str, Any]]:
+def _explain(lab: str, failed: list[Any], store: "Store") -> dict[int, dict[str, Any]]:
     """The trace of each failed pair, by its index: where the packet stops and why (or,
-    for a pair that should not reach, the path that lets it through)."""
-    from kubenetctl.inspect.gather import explain
+    for a pair that should not reach, the path that lets it through). A node sender is
+    traced from its namespace (the host's with --node)."""
+    from kubenetctl.inspect.gather import explain, gather
 
+    if not failed:
+        return {}
+    try:
+        seen = gather(lab, store)
+    except KubenetError as exc:
+        return {i: {"error": str(exc)} for i in range(len(failed))}
     out: dict[int, dict[str, Any]] = {}
     for i, row in enumerate(failed):
+        src = row.src if row.src in seen.pods else (row.netns or "host")
         try:
-            out[i] = explain(lab, row.src, row.address).to_dict()
+            out[i] = explain(lab, src, row.address, seen).to_dict()
         except KubenetError as exc:
             out[i] = {"error": str(exc)}
     return out

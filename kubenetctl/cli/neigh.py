@@ -46,8 +46,8 @@ def neigh_add(dev: Dev, ip: Ip, mac: Mac, netns: NetnsOpt = None) -> None:
 
 @neigh_app.command("del")
 def neigh_del(dev: Dev, ip: Ip, mac: Mac, netns: NetnsOpt = None, force: ForceOpt = False) -> None:
-    """Delete a permanent neighbour entry. Already gone: success."""
-    remove_all("neigh del", [_neighbor(dev, ip, mac, netns)], force)
+    """Delete a permanent neighbour entry. Already gone: success. Another MAC than MAC: exit 4."""
+    remove_all("neigh del", [_neighbor(dev, ip, mac, netns)], force, match=("mac",))
 
 
 @neigh_app.command("list")

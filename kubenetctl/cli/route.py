@@ -10,7 +10,6 @@ from kubenetctl import validate
 from kubenetctl.cli import listing
 from kubenetctl.cli.common import ForceOpt, NetnsOpt, check_netns, ensure_all, group, list_output, remove_all
 from kubenetctl.cli.veth import AllOpt
-from kubenetctl.errors import InvalidInput
 from kubenetctl.resources import MAIN_TABLE, Route
 
 app = group("Routes.")
@@ -25,16 +24,11 @@ SrcOpt = Annotated[Optional[str], typer.Option("--src", help="Preferred source a
 
 
 def _route(dst: str, via: str | None, dev: str | None, onlink: bool, table: int, metric: int | None, src: str | None, netns: str | None) -> Route:
-    if via is None and dev is None:
-        raise InvalidInput("a route needs --via, --dev or both", hint="kubenetctl route add default --via 10.244.1.1")
-    if onlink and dev is None:
-        raise InvalidInput("--onlink needs --dev")
-    if not 1 <= table <= 0xFFFFFFFF or table == 255:
-        raise InvalidInput(f"--table: {table} is not a usable table id")
+    validate.route_target(via, dev, onlink, "--")
     return Route(
-        check_netns(netns), validate.network_cidr(dst, "DST"), via=via and validate.ip(via, "--via"),
-        dev=dev and validate.ifname(dev, "--dev"), onlink=onlink, table=table, metric=metric,
-        src=src and validate.ip(src, "--src"),
+        check_netns(netns), validate.route_dst(dst, "DST"), via=via and validate.ip(via, "--via"),
+        dev=dev and validate.ifname(dev, "--dev"), onlink=onlink, table=validate.table(table, "--table"),
+        metric=None if metric is None else validate.metric(metric, "--metric"), src=src and validate.ip(src, "--src"),
     )
 
 
@@ -49,9 +43,13 @@ def add(dst: Dst, via: ViaOpt = None, dev: DevOpt = None, onlink: OnlinkOpt = Fa
 @app.command("del")
 def delete(dst: Dst, via: ViaOpt = None, dev: DevOpt = None, table: TableOpt = MAIN_TABLE, metric: MetricOpt = None,
            netns: NetnsOpt = None, force: ForceOpt = False) -> None:
-    """Delete a route. Already gone: success."""
-    route = Route(check_netns(netns), validate.network_cidr(dst, "DST"), table=table, metric=metric)
-    remove_all("route del", [route], force)
+    """Delete a route. Already gone: success. With --via or --dev, only the route through them (else exit 4)."""
+    route = Route(
+        check_netns(netns), validate.route_dst(dst, "DST"), via=via and validate.ip(via, "--via"),
+        dev=dev and validate.ifname(dev, "--dev"), table=validate.table(table, "--table"),
+        metric=None if metric is None else validate.metric(metric, "--metric"),
+    )
+    remove_all("route del", [route], force, match=("via", "dev"))
 
 
 @app.command("list")

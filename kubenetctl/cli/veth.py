@@ -9,7 +9,6 @@ import typer
 from kubenetctl import validate
 from kubenetctl.cli import listing
 from kubenetctl.cli.common import ForceOpt, MtuOpt, NetnsOpt, check_netns, executor, group, list_output, remove_all, report
-from kubenetctl.errors import InvalidInput
 from kubenetctl.resources import Address, Link
 
 app = group("veth pairs (a pod's cable to its node).")
@@ -37,8 +36,7 @@ def add(
     """Create a veth pair; each end may live in any namespace. Existing and identical: unchanged."""
     name, peer = validate.ifname(name, "NAME"), validate.ifname(peer, "--peer")
     netns, peer_netns = check_netns(netns), check_netns(peer_netns, "--peer-netns")
-    if name == peer and netns == peer_netns:
-        raise InvalidInput(f"--peer: both ends are named {name} in the same namespace", hint="give the peer another name")
+    validate.veth_ends(name, netns, peer, peer_netns, "--peer")
     if mtu is not None:
         validate.mtu(mtu, "--mtu")
     a = Link(

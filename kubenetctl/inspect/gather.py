@@ -48,7 +48,8 @@ class _Reader:
     without a lab, trace needs only its two ends' markers to find whether they are a lab's.
     """
 
-    def __init__(self, sessions: Any, lab: str | None, near: tuple[str, ...], *, drift: bool = False) -> None:
+    def __init__(self, sessions: Any, lab: str | None, near: tuple[str, ...], store: Any = None, *,
+                 drift: bool = False) -> None:
         from kubenetctl.netlink import nsfs
         from kubenetctl.netlink.facts import namespace_owners
         from kubenetctl.netlink.observe import ALL_TYPES
@@ -61,7 +62,7 @@ class _Reader:
             labs = {lab_of(ends.get(n)) for n in near}
             lab = labs.pop() if len(labs) == 1 else None
         self.lab = lab
-        self.state = lab_state(lab) if lab else None
+        self.state = lab_state(lab, store) if lab else None
         # drift (inspect) compares the lab's record with every resource type and its recorded
         # sysctls; trace needs neither (the facts carry neighbours and FDB entries)
         self.drift = drift and self.state is not None
@@ -136,12 +137,13 @@ class _Reader:
                         read=len(self.snap.scope))
 
 
-def gather(lab: str | None = None) -> Observed:
-    """Everything on the host, or one lab (with what its drift report needs)."""
+def gather(lab: str | None = None, store: Any = None) -> Observed:
+    """Everything on the host, or one lab (its state from `store`, default the usual one),
+    with what its drift report needs."""
     from kubenetctl.netlink.session import Sessions
 
     with Sessions() as sessions:
-        reader = _Reader(sessions, lab, (), drift=True)
+        reader = _Reader(sessions, lab, (), store, drift=True)
         reader.all()
         return reader.observed()
 
@@ -184,9 +186,13 @@ def gather_trace(lab: str | None, src: str, dst: str, walk: Callable[[Observed],
         return seen, walk(seen)
 
 
-def explain(lab: str, src: str, dst: str) -> Any:
+def explain(lab: str, src: str, dst: str, seen: Observed | None = None) -> Any:
     """The trace of one pair (pod name or namespace -> pod name or address) in a lab:
-    what `kubenetctl check` shows for an expectation that failed."""
+    what `kubenetctl check` shows for an expectation that failed. seen: the lab as
+    gather() read it (several pairs, one read)."""
     from kubenetctl.trace.pair import walk_pair
 
-    return gather_trace(lab, src, dst, lambda seen: walk_pair(seen.topo, src, dst, seen.pods))[1]
+    def walk(seen: Observed) -> Any:
+        return walk_pair(seen.topo, src, dst, seen.pods)
+
+    return walk(seen) if seen is not None else gather_trace(lab, src, dst, walk)[1]

@@ -14,12 +14,15 @@ kernel-only view) works from the kernel alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from kubenetctl.errors import KubenetError
 from kubenetctl.ownership import lab_owner
 from kubenetctl.resources import Resource
 from kubenetctl.snapshot import Snapshot
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kubenetctl.state.store import Store
 
 LAB_PREFIX = "lab/"
 
@@ -35,11 +38,11 @@ class LabState:
     recorded: Sequence[Resource] = ()  # what the lab created (the drift report compares it)
 
 
-def lab_state(lab: str) -> LabState | None:
+def lab_state(lab: str, store: Store | None = None) -> LabState | None:
     """What the lab's recorded state says (None when it has none on this host)."""
     from kubenetctl.state.store import Store
 
-    state = Store().read(lab)
+    state = (store or Store()).read(lab)
     if state is None:
         return None
     pods = {p["name"]: p["netns"] for p in state.pods if p.get("local", True) and p.get("netns")}

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Optional
 
 from kubenetctl.errors import Conflict, KubenetError
 from kubenetctl.execute import Executor, netns_of
-from kubenetctl.lab.plan import LabPlan, apply_plan, destroy_plan
+from kubenetctl.lab.plan import LabPlan, apply_plan, destroy_plan, recorded_of
 from kubenetctl.plan.ops import Op
 from kubenetctl.resources import Netns, Resource, from_dict
 from kubenetctl.snapshot import Snapshot
@@ -119,12 +119,12 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def clear_stale(state: LabState) -> None:
+def clear_stale(recorded: list[Resource]) -> None:
     """Mountpoint files of namespaces the lab was making when it was killed (no namespace
     behind them) would block making those namespaces again: remove them."""
     from kubenetctl.netlink import namespaces
 
-    for res in state.created_resources():
+    for res in recorded:
         if isinstance(res, Netns) and namespaces.remove_stale(res.name):
             log.info("removed the leftover mountpoint of netns %s", res.name)
 
@@ -206,13 +206,15 @@ class Engine:
         """Reconcile the kernel with the compiled lab; the caller holds the lab's lock."""
         lab = compiled.lab
         started = time.perf_counter()
-        same_mode(compiled, state)
-        if state is not None:
-            clear_stale(state)
-        snap = observe_resources(self.sessions, [*compiled.resources, *(state.created_resources() if state else [])])
-        plan = apply_plan(compiled.resources, compiled.adopt, snap, compiled.owner, state)
+        same_mode(compiled, state)  # before anything is touched
+        recorded = recorded_of(state)
+        clear_stale(recorded)
+        plan = self.plan(compiled, state, recorded)
         outcome = Outcome(lab, plan=plan)
-        base = state or LabState(lab, compiled.owner, node=compiled.node)
+        base = state
+        if base is None:  # recorded before the first op: a killed first apply --node N is re-applied with --node N
+            base = LabState(lab, compiled.owner, node=compiled.node, status="applying")
+            self.store.write(lab, base)
         try:
             outcome.ops, _ = self._run(lab, compiled.owner, plan.ops, plan.adopt, progress)
             self._settle(plan)
@@ -247,17 +249,21 @@ class Engine:
         self.store.clear_journal(lab)
 
     # -- plan (read only) ------------------------------------------------------------------
-    def plan(self, compiled: "Compiled", state: Optional[LabState]) -> LabPlan:
+    def plan(self, compiled: "Compiled", state: Optional[LabState], recorded: Optional[list[Resource]] = None) -> LabPlan:
+        """recorded: state.created_resources(), when the caller has them already."""
         same_mode(compiled, state)
-        snap = observe_resources(self.sessions, [*compiled.resources, *(state.created_resources() if state else [])])
-        return apply_plan(compiled.resources, compiled.adopt, snap, compiled.owner, state)
+        if recorded is None:
+            recorded = recorded_of(state)
+        snap = observe_resources(self.sessions, [*compiled.resources, *recorded])
+        return apply_plan(compiled.resources, compiled.adopt, snap, compiled.owner, state, recorded)
 
     # -- destroy -------------------------------------------------------------------------
     def destroy(self, state: LabState, progress: Optional[Progress] = None) -> Outcome:
         started = time.perf_counter()
         restore = [from_dict(d) for d in state.restore.values()]
-        snap = observe_for_destroy(self.sessions, [*state.created_resources(), *restore])
-        plan = destroy_plan(state, snap)
+        recorded = recorded_of(state)
+        snap = observe_for_destroy(self.sessions, [*recorded, *restore])
+        plan = destroy_plan(state, snap, recorded)
         outcome = Outcome(state.lab, plan=plan)
         state.status = "destroying"
         self.store.write(state.lab, state)

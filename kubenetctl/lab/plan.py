@@ -88,9 +88,17 @@ def _removals(targets: Iterable[Resource], snap: Snapshot, owner: str) -> tuple[
     return mine, foreign
 
 
-def apply_plan(desired: Sequence[Resource], adopt: set[tuple], snap: Snapshot, owner: str, state: LabState | None) -> LabPlan:
+def recorded_of(state: LabState | None) -> list[Resource]:
+    """What the lab recorded as created (decoded: callers decode once and pass it on)."""
+    return state.created_resources() if state is not None else []
+
+
+def apply_plan(desired: Sequence[Resource], adopt: set[tuple], snap: Snapshot, owner: str, state: LabState | None,
+               recorded: Sequence[Resource] | None = None) -> LabPlan:
+    """recorded: state.created_resources(), when the caller has decoded them already."""
     wanted = {r.key for r in desired}
-    recorded = state.created_resources() if state is not None else []
+    if recorded is None:
+        recorded = recorded_of(state)
     adopted_before = state.adopted_keys() if state is not None else set()
     mine, foreign = _removals((r for r in recorded if r.key not in wanted), snap, owner)
     plan = LabPlan(foreign=foreign)
@@ -106,8 +114,8 @@ def apply_plan(desired: Sequence[Resource], adopt: set[tuple], snap: Snapshot, o
     return plan
 
 
-def destroy_plan(state: LabState, snap: Snapshot) -> LabPlan:
-    mine, foreign = _removals(state.created_resources(), snap, state.owner)
+def destroy_plan(state: LabState, snap: Snapshot, recorded: Sequence[Resource] | None = None) -> LabPlan:
+    mine, foreign = _removals(recorded_of(state) if recorded is None else recorded, snap, state.owner)
     plan = LabPlan(foreign=foreign)
     plan.ops.extend(plan_delete(mine, snap))
     plan.implied = _implied(mine, plan.ops)

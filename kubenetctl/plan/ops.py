@@ -40,8 +40,11 @@ class Op:
         if self.peer is not None:
             text += f" <-> {self.peer.name} ({where(self.peer.netns)})"
         if self.changes:
-            text += ": " + ", ".join(f"{c.field} {c.old!r} -> {c.new!r}" for c in self.changes)
+            text += ": " + self.changes_text()
         return text
+
+    def changes_text(self) -> str:
+        return ", ".join(f"{c.field} {c.old!r} -> {c.new!r}" for c in self.changes)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"action": self.action, "resource": self.resource.to_dict()}

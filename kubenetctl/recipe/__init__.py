@@ -17,7 +17,7 @@ from kubenetctl.recipe.load import Document, Problem, load, loads
 if TYPE_CHECKING:  # pragma: no cover
     from kubenetctl.recipe.topology import Topology
 
-__all__ = ["Compiled", "Problem", "RecipeInvalid", "analyse", "compile_document", "compile_file", "load", "loads"]
+__all__ = ["Compiled", "Problem", "RecipeInvalid", "analyse", "compile_analysed", "compile_document", "compile_file", "load", "loads"]
 
 
 class RecipeInvalid(InvalidInput):
@@ -64,6 +64,13 @@ def compile_document(
     topo, problems = analyse(doc, node=node)
     if topo is None:
         return None, problems
+    return compile_analysed(doc, topo, node, previous)
+
+
+def compile_analysed(
+    doc: Document, topo: "Topology", node: Optional[str], previous: Mapping[str, str] | None,
+) -> tuple[Optional[Compiled], list[Problem]]:
+    """compile_document's second half, for a caller that needed the topology first (the lab's name)."""
     compiled, found = compile_topology(topo, node, previous)
     return (None, located(doc, found)) if found else (compiled, [])
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Iterable
 
-from kubenetctl.overlay import VXLAN_OVERHEAD_V4
+from kubenetctl.overlay import VXLAN_OVERHEAD_V4, overlay_mtu
 from kubenetctl.recipe.load import Path, Problem
 from kubenetctl.recipe.topology import UNDERLAY, Topology, items
 from kubenetctl.validate import is_ip
@@ -149,10 +149,10 @@ class Checker:
                 self.add((*path, "gateway"), "an L2 network (flood overlay or VLAN) spans nodes as one segment and has no per-node gateway",
                          hint="remove gateway, or use overlay mode routed")
             if net.overlay is not None:
-                limit = underlay_mtu - VXLAN_OVERHEAD_V4
+                limit = overlay_mtu(underlay_mtu)
                 if info.mtu > limit:
                     self.add((*path, "mtu"), f"MTU {info.mtu} cannot be carried by the VXLAN overlay: the underlay MTU {underlay_mtu} "
-                             f"leaves {limit} bytes after the 50-byte VXLAN header", hint=f"set mtu: {limit} or less (or raise underlay.mtu)")
+                             f"leaves {limit} bytes after the {VXLAN_OVERHEAD_V4}-byte VXLAN header", hint=f"set mtu: {limit} or less (or raise underlay.mtu)")
                 key = (net.overlay.vni, net.overlay.port)
                 if key in vnis:
                     self.add((*path, "overlay", "vni"), f"VNI {key[0]} on port {key[1]} is already network {vnis[key]}'s",
@@ -226,11 +226,15 @@ class Checker:
         for _, path, exp in items(self.spec.expect, "expect"):
             for field, refs in (("from", exp.from_), ("to", exp.to)):
                 for k, ref in enumerate(refs):
+                    where = (*path, field, k) if len(refs) > 1 else (*path, field)
                     if ref in senders:
                         continue
                     if field == "to" and is_ip(ref):
+                        if ":" in ref:
+                            self.add(where, f"{ref} is an IPv6 address; check pings IPv4 only",
+                                     hint="name an IPv4 address, or the pod or node that holds it")
                         continue
-                    self.add((*path, field, k) if len(refs) > 1 else (*path, field),
+                    self.add(where,
                              f"{ref!r} is not a pod, replica set, node" + (" or IP address" if field == "to" else ""),
                              hint=self._known("pods", {p.template for p in self.topo.pods}))
             if exp.network is not None and exp.network not in self.topo.networks:

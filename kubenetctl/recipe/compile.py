@@ -17,7 +17,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-from kubenetctl.overlay import FLOOD_MAC, unicast_peer
+from kubenetctl.overlay import flood_peer, unicast_peer
 from kubenetctl.ownership import lab_owner
 from kubenetctl.recipe import ipam
 from kubenetctl.recipe.load import Path, Problem, format_path
@@ -35,7 +35,6 @@ class Compiled:
     node: Optional[str]  # the node this host is (apply --node), or None: the whole lab here
     resources: list[Resource] = field(default_factory=list)
     adopt: set[tuple] = field(default_factory=set)
-    origins: dict[tuple, Path] = field(default_factory=dict)
     pods: list[dict[str, Any]] = field(default_factory=list)
     nodes: list[dict[str, Any]] = field(default_factory=list)
     expect: list[dict[str, Any]] = field(default_factory=list)
@@ -54,7 +53,7 @@ class Compiler:
         self.node = node
         self.previous = previous
         self.out = Compiled(self.lab, node)
-        self.made: dict[tuple, Resource] = {}
+        self.made: dict[tuple, tuple[Resource, Path]] = {}  # key -> what the recipe makes, and where
         self.problems: list[Problem] = []
         self.namer = Namer()
         self.bridges: dict[tuple[str, str], str] = {}  # (network, node) -> bridge
@@ -75,13 +74,12 @@ class Compiler:
 
     def emit(self, res: Resource, path: Path, adopt: bool = False) -> None:
         if res.key in self.made:
-            if self.made[res.key] != res:
-                self.problems.append(Problem(path, f"{res.describe()} is also made by {format_path(self.out.origins[res.key])}",
-                                             hint="rename one of them"))
+            first, origin = self.made[res.key]
+            if first != res:
+                self.problems.append(Problem(path, f"{res.describe()} is also made by {format_path(origin)}", hint="rename one of them"))
             return
-        self.made[res.key] = res
+        self.made[res.key] = (res, path)
         self.out.resources.append(res)
-        self.out.origins[res.key] = path
         if adopt:
             self.out.adopt.add(res.key)
 
@@ -158,9 +156,8 @@ class Compiler:
                 paths[key] = (*pod.path, "networks", k)
                 by_node.setdefault(pod.node, []).append((key, att.ip))  # type: ignore[arg-type]
                 slice_ = self.slices[net.name][pod.node]  # type: ignore[index]
-                if att.ip and not net.l2 and ipaddress.ip_address(att.ip) not in slice_:
-                    self.problem((*paths[key], "ip"), f"{att.ip} is not in node {pod.node}'s slice {slice_} of network {net.name}",
-                                 hint="in a routed network a pod's address must be in its node's slice")
+                if att.ip:
+                    self.check_pinned(net, slice_, pod.node, att.ip, (*paths[key], "ip"))  # type: ignore[arg-type]
         for node, wanted in by_node.items():
             slice_ = self.slices[net.name][node]
             got = ipam.addresses(slice_, wanted, self.previous, pinned - {ip for _, ip in wanted if ip})
@@ -173,6 +170,20 @@ class Compiler:
                 pod_name = key.rsplit("/", 1)[0]
                 self.addresses[(pod_name, net.name)] = ip
                 self.out.allocations[key] = ip
+
+    def check_pinned(self, net: NetInfo, slice_: ipaddress.IPv4Network, node: str, ip: str, path: Path) -> None:
+        """A fixed pod address must be one the allocator could hand out: in the node's slice
+        (routed) and none of the slice's (or, L2, the network's) reserved addresses."""
+        if not net.l2 and ipaddress.ip_address(ip) not in slice_:
+            self.problem(path, f"{ip} is not in node {node}'s slice {slice_} of network {net.name}",
+                         hint="in a routed network a pod's address must be in its node's slice")
+            return
+        where = net.cidr if net.l2 else slice_
+        what = ipam.reserved(where, ip, gateway=not net.l2)  # type: ignore[arg-type]
+        if what is not None:
+            whose = f"network {net.name} ({where})" if net.l2 else f"node {node}'s slice {slice_} of network {net.name}"
+            self.problem(path, f"{ip} is the {what} of {whose}, not a pod's",
+                         hint="pick another address, or drop ip to have one allocated")
 
     # -- the simulated underlay -----------------------------------------------------------
     def underlay(self) -> None:
@@ -234,7 +245,8 @@ class Compiler:
                         self.emit(res, opath)
             else:
                 for peer in peers:
-                    self.emit(Fdb(nns, dev, FLOOD_MAC, peer.underlay_ip), opath)
+                    for res in flood_peer(nns, dev, peer.underlay_ip):  # type: ignore[arg-type]
+                        self.emit(res, opath)
         if net.spec.vlan is not None:
             sub = self.namer.readable(nns, f"{info.spec.uplink}.{net.spec.vlan}")
             self.emit(Link(nns, sub, "vlan", mtu=net.mtu, master=bridge, parent=info.spec.uplink, parent_netns=nns,
@@ -334,7 +346,7 @@ class Compiler:
                 if dep in self.made or dep[1] is None or dep[1] in adopted_ns:
                     continue
                 what = f"netns {dep[1]}" if dep[0] == "netns" else f"link {dep[2]} in netns {dep[1]}"
-                self.problem(self.out.origins[res.key], f"{res.describe()} needs {what}, which the recipe does not create",
+                self.problem(self.made[res.key][1], f"{res.describe()} needs {what}, which the recipe does not create",
                              hint="declare it, or check the spelling")
 
     # -- expectations -------------------------------------------------------------------

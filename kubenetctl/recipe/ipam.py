@@ -96,6 +96,18 @@ def addresses(
     return out
 
 
-def _in_pool(slice_: Net, address: str) -> bool:
+def reserved(net: Net, address: str, *, gateway: bool = True) -> str | None:
+    """What keeps `address` of `net` from being a pod's: its network address (the VXLAN
+    device's in a routed overlay), its gateway (a node's slice), its broadcast address."""
     value = int(ipaddress.IPv4Address(address))
-    return int(slice_.network_address) + FIRST_POD_OFFSET <= value <= int(slice_.broadcast_address) - 1
+    if value == int(net.network_address):
+        return "network address"
+    if value == int(net.broadcast_address):
+        return "broadcast address"
+    if gateway and value < int(net.network_address) + FIRST_POD_OFFSET:
+        return "gateway address"
+    return None
+
+
+def _in_pool(slice_: Net, address: str) -> bool:
+    return ipaddress.IPv4Address(address) in slice_ and reserved(slice_, address) is None

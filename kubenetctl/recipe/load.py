@@ -143,6 +143,10 @@ def loads(text: str, source: str = "<recipe>") -> Document:
         doc.problems.append(Problem((), f"the recipe expands to more than {MAX_VALUES:,} values",
                                     hint="YAML aliases (*name) that repeat each other multiply; write the values out",
                                     pos=_pos(exc.node.start_mark)))
+    except RecursionError:  # the YAML composer recurses once per level
+        doc.data = None
+        doc.problems.append(Problem((), "the recipe nests too deeply", hint="a recipe is a few levels deep; look for runaway brackets",
+                                    pos=Pos(1, 1)))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(str(part) for part in (exc.context, exc.problem) if part)

@@ -16,31 +16,29 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Callable, Literal, Optional, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.json_schema import WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from kubenetctl import validate
 from kubenetctl.errors import InvalidInput
+from kubenetctl.overlay import FLANNEL_PORT
 
-API_VERSION = "kubenetctl/v1"
-KIND = "Lab"
 NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 NAME_MAX = 63
-FLANNEL_PORT = 8472
+
+
+def _checked(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a kubenetctl.validate check; its message and hint become the pydantic error."""
+    try:
+        return fn(*args)
+    except InvalidInput as exc:
+        message = exc.message.removeprefix("\0: ")
+        raise PydanticCustomError("kubenetctl", "{message}", {"message": message, "hint": exc.hint}) from None
 
 
 def _field_check(fn: Callable[..., Any]) -> AfterValidator:
-    """Run a kubenetctl.validate check; its message and hint become the pydantic error."""
-
-    def run(value: Any) -> Any:
-        try:
-            return fn(value, "\0")
-        except InvalidInput as exc:
-            message = exc.message.removeprefix("\0: ")
-            raise PydanticCustomError("kubenetctl", "{message}", {"message": message, "hint": exc.hint}) from None
-
-    return AfterValidator(run)
+    return AfterValidator(lambda value: _checked(fn, value, "\0"))
 
 
 def _name(value: str, field: str) -> str:
@@ -66,6 +64,8 @@ IfName = Annotated[
     _schema(type="string", minLength=1, maxLength=15, pattern=r"^[^/:\s]+$", description="interface name, at most 15 bytes"),
 ]
 Cidr = Annotated[str, _field_check(validate.network_cidr), _schema(type="string", description="a network, like 10.244.0.0/16")]
+RouteDst = Annotated[str, _field_check(validate.route_dst),
+                     _schema(type="string", description="a network, like 10.244.0.0/16, or 'default'")]
 IfCidr = Annotated[str, _field_check(validate.interface_cidr), _schema(type="string", description="an address with prefix, like 10.0.0.2/24")]
 IP = Annotated[str, _field_check(validate.ip), _schema(type="string", description="an IP address")]
 Mac = Annotated[str, _field_check(validate.mac), _schema(type="string", pattern=r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$")]
@@ -73,6 +73,9 @@ UnicastMac = Annotated[str, _field_check(validate.unicast_mac), _schema(type="st
 Mtu = Annotated[int, _field_check(validate.mtu), _schema(type="integer", minimum=validate.MTU_MIN, maximum=validate.MTU_MAX)]
 Vni = Annotated[int, _field_check(validate.vni), _schema(type="integer", minimum=validate.VNI_MIN, maximum=validate.VNI_MAX)]
 Port = Annotated[int, _field_check(validate.port), _schema(type="integer", minimum=validate.PORT_MIN, maximum=validate.PORT_MAX)]
+Table = Annotated[int, _field_check(validate.table), _schema(**{"type": "integer", "minimum": 1, "maximum": validate.U32_MAX,
+                                                               "not": {"const": validate.LOCAL_TABLE}})]
+Metric = Annotated[int, _field_check(validate.metric), _schema(type="integer", minimum=0, maximum=validate.U32_MAX)]
 VlanId = Annotated[int, _field_check(validate.vlan_id), _schema(type="integer", minimum=validate.VLAN_MIN, maximum=validate.VLAN_MAX)]
 
 
@@ -81,7 +84,7 @@ def _one_or_many(value: Any) -> Any:
 
 
 Refs = Annotated[
-    list[str], BeforeValidator(_one_or_many),
+    list[str], BeforeValidator(_one_or_many), Field(min_length=1),
     _schema(anyOf=[{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]),
 ]
 
@@ -205,6 +208,11 @@ class VethLink(_LinkBase):
     kind: Literal["veth"]
     peer: VethPeer
 
+    @model_validator(mode="after")
+    def _ends(self) -> "VethLink":
+        _checked(validate.veth_ends, self.name, self.netns, self.peer.name, self.peer.netns, "\0")
+        return self
+
 
 class BridgeLink(_LinkBase):
     kind: Literal["bridge"]
@@ -242,13 +250,18 @@ class AddressSpec(_Placed):
 
 
 class RouteSpec(_Placed):
-    dst: Cidr
+    dst: RouteDst
     via: Optional[IP] = None
     dev: Optional[IfName] = None
     onlink: bool = False
-    table: int = Field(254, ge=1, le=4294967295)
-    metric: Optional[int] = Field(None, ge=0, le=4294967295)
+    table: Table = 254
+    metric: Optional[Metric] = None
     src: Optional[IP] = None
+
+    @model_validator(mode="after")
+    def _target(self) -> "RouteSpec":
+        _checked(validate.route_target, self.via, self.dev, self.onlink)
+        return self
 
 
 class FdbSpec(_Placed):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 
-IFNAMSIZ = 15
+from kubenetctl.validate import IFNAMSIZ
 
 
 def digest(text: str, n: int) -> str:

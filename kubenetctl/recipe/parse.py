@@ -49,8 +49,8 @@ def data_path(loc: tuple, data: Any) -> Path:
             cur = cur[part]
         elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
             cur = cur[part]
-        elif isinstance(cur, dict) and i == len(loc) - 1 and isinstance(part, str):
-            cur = None  # a missing field: name it
+        elif isinstance(cur, dict) and i == len(loc) - 1 and isinstance(part, str) and part != cur.get("kind"):
+            cur = None  # a missing field: name it (not the union tag a whole-item check ends in)
         else:
             continue  # a union tag or validator name, not a place in the file
         path.append(part)

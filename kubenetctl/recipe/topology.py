@@ -11,7 +11,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, TypeVar
 
-from kubenetctl.overlay import VXLAN_OVERHEAD_V4
+from kubenetctl.overlay import overlay_mtu
 from kubenetctl.recipe.load import Path
 from kubenetctl.recipe.model import Attachment, Network, Node, Pod, Recipe
 
@@ -87,7 +87,7 @@ def build(recipe: Recipe) -> Topology:
             continue
         cidr = ipaddress.ip_network(net.cidr)
         l2 = net.vlan is not None or (net.overlay is not None and net.overlay.mode == "flood")
-        mtu = net.mtu or (spec.underlay.mtu - VXLAN_OVERHEAD_V4 if net.overlay else spec.underlay.mtu)
+        mtu = net.mtu or (overlay_mtu(spec.underlay.mtu) if net.overlay else spec.underlay.mtu)
         prefix = net.nodePrefix or max(DEFAULT_NODE_PREFIX, cidr.prefixlen)
         gateway = (not l2) if net.gateway is None else net.gateway
         topo.networks[net.name] = NetInfo(net.name, path, net, cidr, l2, mtu, gateway, prefix)

@@ -49,14 +49,46 @@ class LabState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "LabState":
+        """The state a state.json holds; ValueError naming the first field that is not what
+        this version writes (a wrong type, or a resource it cannot decode)."""
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**fields)
+        for name in ("lab", "owner"):
+            if name not in fields:
+                raise ValueError(f"{name} is missing")
+        for name, value in fields.items():
+            want = _FIELD_TYPES[name]
+            if not isinstance(value, want) and not (name == "node" and value is None):
+                raise ValueError(f"{name}: expected a JSON {_json_type(want())}, got {_json_type(value)}")
+        state = cls(**fields)
+        for book in ("created", "adopted", "restore"):
+            for kid, res in getattr(state, book).items():
+                decode(res, f"{book}[{kid}]")
+        return state
 
     def created_resources(self) -> list[Resource]:
         return [from_dict(d) for d in self.created.values()]
 
     def adopted_keys(self) -> set[tuple]:
         return {tuple(json.loads(k)) for k in self.adopted}
+
+
+_FIELD_TYPES: dict[str, type] = {
+    "lab": str, "owner": str, "node": str, "status": str, "recipe": dict, "created": dict, "adopted": dict,
+    "restore": dict, "allocations": dict, "pods": list, "nodes": list, "expect": list, "updated": str,
+}
+_JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+
+
+def _json_type(value: Any) -> str:
+    return "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def decode(data: Any, where: str) -> Resource:
+    """A recorded resource; ValueError saying where when it is not one."""
+    try:
+        return from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise ValueError(f"{where} is not a resource this version knows: {json.dumps(data)[:80]}") from None
 
 
 def record(event: str, op: Any = None, resource: Resource | None = None, of: int | None = None) -> dict[str, Any]:
@@ -98,35 +130,43 @@ def _drop_inside(state: LabState, res: dict[str, Any]) -> None:
 
 
 def fold(state: LabState, records: Iterable[dict[str, Any]]) -> LabState:
-    """Apply journal records to a state (in place) and return it."""
+    """Apply journal records to a state (in place) and return it; ValueError naming the
+    first record that is not one this version writes."""
     intents: dict[int, dict[str, Any]] = {}
-    for rec in records:
-        event = rec.get("event")
-        if event == "adopt":
-            res = rec["resource"]
-            state.adopted[key_id(from_dict(res).key)] = res
-            continue
-        op = rec.get("op") or intents.get(rec.get("of", -1), {}).get("op")
-        if not op:
-            continue
-        if event == "intent":
-            intents[rec.get("seq", -1)] = rec
-        res = op["resource"]
-        kid = key_id(from_dict(res).key)
-        action = op["action"]
-        if event == "intent" and action in ("create", "replace"):
-            for made in (res, op.get("peer")):
-                if made is not None and key_id(from_dict(made).key) not in state.adopted:
-                    state.created[key_id(from_dict(made).key)] = made
-        elif event == "intent" and action == "update" and res["type"] == "sysctl" and "before" in op:
-            if kid not in state.created:
-                state.restore.setdefault(kid, op["before"])
-        elif event == "done" and action == "delete":
-            state.created.pop(kid, None)
-            state.adopted.pop(kid, None)
-            _drop_inside(state, res)
-        elif event == "done" and action == "update" and res["type"] == "sysctl":
-            before = state.restore.get(kid)
-            if before is not None and before.get("value") == res.get("value"):
-                del state.restore[kid]  # put back as it was
+    for n, rec in enumerate(records, 1):
+        try:
+            _fold_one(state, rec, intents)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ValueError(f"record {n} is not one this version writes: {json.dumps(rec)[:80]}") from None
     return state
+
+
+def _fold_one(state: LabState, rec: dict[str, Any], intents: dict[int, dict[str, Any]]) -> None:
+    event = rec.get("event")
+    if event == "adopt":
+        res = rec["resource"]
+        state.adopted[key_id(from_dict(res).key)] = res
+        return
+    op = rec.get("op") or intents.get(rec.get("of", -1), {}).get("op")
+    if not op:
+        return
+    if event == "intent":
+        intents[rec.get("seq", -1)] = rec
+    res = op["resource"]
+    kid = key_id(from_dict(res).key)
+    action = op["action"]
+    if event == "intent" and action in ("create", "replace"):
+        for made in (res, op.get("peer")):
+            if made is not None and key_id(from_dict(made).key) not in state.adopted:
+                state.created[key_id(from_dict(made).key)] = made
+    elif event == "intent" and action == "update" and res["type"] == "sysctl" and "before" in op:
+        if kid not in state.created:
+            state.restore.setdefault(kid, op["before"])
+    elif event == "done" and action == "delete":
+        state.created.pop(kid, None)
+        state.adopted.pop(kid, None)
+        _drop_inside(state, res)
+    elif event == "done" and action == "update" and res["type"] == "sysctl":
+        before = state.restore.get(kid)
+        if before is not None and before.get("value") == res.get("value"):
+            del state.restore[kid]  # put back as it was

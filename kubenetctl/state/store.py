@@ -100,11 +100,12 @@ class Store:
 
     # -- state -----------------------------------------------------------------------
     def read(self, lab: str) -> LabState | None:
-        """The state with any journal left by an interrupted run folded in."""
+        """The state with any journal left by an interrupted run folded in. A record this
+        version cannot make sense of is Busy ("unreadable"), naming the file and why."""
         state_path = self.path(lab, STATE_FILE)
         state = None
         try:
-            with open(state_path, encoding="utf-8") as fh:
+            with open(state_path, "rb") as fh:
                 data = json.load(fh)
             if not isinstance(data, dict):
                 raise ValueError(f"a JSON {type(data).__name__}, not a lab state object")
@@ -113,19 +114,21 @@ class Store:
             pass
         except PermissionError:
             raise PermissionDenied(f"cannot read the state of lab {lab} ({state_path})", hint="run as root") from None
-        except (ValueError, TypeError) as exc:
-            raise Busy(f"the state of lab {lab} is unreadable ({state_path}: {exc})",
-                       hint="move the file away to start over; objects of the lab then need deleting by hand") from None
-        records = self.journal_records(lab)
-        if state is None and not records:
-            return None
-        if state is None:
-            from kubenetctl.ownership import lab_owner
+        except (OSError, ValueError) as exc:
+            raise _unreadable(lab, state_path, exc) from None
+        try:
+            records = self.journal_records(lab)
+            if state is None and not records:
+                return None
+            if state is None:
+                from kubenetctl.ownership import lab_owner
 
-            state = LabState(lab, lab_owner(lab), status="applying")
-        if records:
-            fold(state, records)
-            state.status = "interrupted"
+                state = LabState(lab, lab_owner(lab), status="applying")
+            if records:
+                fold(state, records)
+                state.status = "interrupted"
+        except (OSError, ValueError) as exc:
+            raise _unreadable(lab, self.path(lab, JOURNAL_FILE), exc) from None
         return state
 
     def write(self, lab: str, state: LabState) -> None:
@@ -140,16 +143,24 @@ class Store:
         os.replace(tmp, path)
 
     def journal_records(self, lab: str) -> list[dict[str, Any]]:
-        out = []
+        """The journal's records; a torn last line (the process died mid-write) never
+        happened. ValueError for anything else that is not a record."""
         try:
-            with open(self.path(lab, JOURNAL_FILE), encoding="utf-8") as fh:  # PermissionError: read() saw it first
-                for line in fh:
-                    try:
-                        out.append(json.loads(line))
-                    except ValueError:
-                        break  # a record cut short by a crash: the rest never happened
+            with open(self.path(lab, JOURNAL_FILE), "rb") as fh:  # PermissionError: read() saw it first
+                lines = fh.read().splitlines()
         except FileNotFoundError:
-            pass
+            return []
+        out = []
+        for n, line in enumerate(lines, 1):
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                if n == len(lines):
+                    break  # a record cut short by a crash: the rest never happened
+                raise ValueError(f"line {n} is not a JSON record") from None
+            if not isinstance(rec, dict):
+                raise ValueError(f"line {n} is a JSON {type(rec).__name__}, not a record")
+            out.append(rec)
         return out
 
     def journal(self, lab: str) -> "JournalWriter":
@@ -167,6 +178,12 @@ class Store:
         for name in os.listdir(path):
             os.unlink(os.path.join(path, name))
         os.rmdir(path)
+
+
+def _unreadable(lab: str, path: str, exc: Exception) -> Busy:
+    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return Busy(f"the state of lab {lab} is unreadable ({path}: {why})",
+                hint="move the file away to start over; objects of the lab then need deleting by hand")
 
 
 class JournalWriter:

@@ -12,10 +12,6 @@ ACTION_STYLE = {"create": "green", "update": "yellow", "replace": "yellow", "del
 MAX_LISTED = 60  # longer change lists are summarised in table output (-o json has them all)
 
 
-def _changes(op: dict[str, Any]) -> str:
-    return ", ".join(f"{c['field']} {c['from']!r} -> {c['to']!r}" for c in op.get("changes", []))
-
-
 def op_lines(ops: list[Any], limit: Optional[int] = MAX_LISTED) -> Any:
     from rich.text import Text
 
@@ -27,7 +23,7 @@ def op_lines(ops: list[Any], limit: Optional[int] = MAX_LISTED) -> Any:
         if op.peer is not None:
             out.append(f" <-> {op.peer.describe()}", style="dim")
         if op.changes:
-            out.append(f": {_changes(op.to_dict())}", style="dim")
+            out.append(f": {op.changes_text()}", style="dim")
         out.append("\n")
     if limit is not None and len(ops) > limit:
         out.append(f"... and {len(ops) - limit} more (-o json lists every one)\n", style="dim")

@@ -156,3 +156,23 @@ def test_a_taken_peer_name_is_named(kn, pod):
     r = kn_process("veth", "add", "y0", "-n", pod, "--peer", "x1", "--peer-netns", pod)
     assert_clean_failure(r, ExitCode.CONFLICT, f"x1 already exists in the netns {pod}")
     assert kernel_state(pod) == before
+
+
+def test_route_del_and_neigh_del_delete_only_what_was_named(kn, names, pod):
+    """route del X --via A must not delete the route via B; neigh del with another MAC must not
+    delete the entry: exit 4, and the kernel keeps them."""
+    run(kn, "veth", "add", "a0", "-n", pod, "--peer", "b0", "--peer-netns", pod, "--addr", "10.3.0.1/24")
+    run(kn, "route", "add", "10.99.0.0/24", "--via", "10.3.0.2", "-n", pod)
+    run(kn, "neigh", "add", "a0", "10.3.0.9", "02:00:00:00:00:09", "-n", pod)
+    r = kn_process("route", "del", "10.99.0.0/24", "--via", "10.3.0.3", "-n", pod)
+    assert_clean_failure(r, ExitCode.CONFLICT, "its via is 10.3.0.2, not 10.3.0.3")
+    r = kn_process("route", "del", "10.99.0.0/24", "--dev", "b0", "-n", pod)
+    assert_clean_failure(r, ExitCode.CONFLICT, "its dev is a0, not b0")
+    assert ip_json("route", "show", "10.99.0.0/24", netns=pod)
+    r = kn_process("neigh", "del", "a0", "10.3.0.9", "02:00:00:00:00:0a", "-n", pod)
+    assert_clean_failure(r, ExitCode.CONFLICT, "its mac is 02:00:00:00:00:09, not 02:00:00:00:00:0a")
+    assert ip_json("neigh", "show", "10.3.0.9", "dev", "a0", netns=pod)
+    run(kn, "route", "del", "10.99.0.0/24", "--via", "10.3.0.2", "--dev", "a0", "-n", pod)
+    run(kn, "neigh", "del", "a0", "10.3.0.9", "02:00:00:00:00:09", "-n", pod)
+    assert not ip_json("route", "show", "10.99.0.0/24", netns=pod)
+    assert not ip_json("neigh", "show", "10.3.0.9", "dev", "a0", netns=pod)

@@ -80,3 +80,29 @@ def _reads(monkeypatch, read):  # type: ignore[no-untyped-def]
         m.setattr(observe, "observe", spy)
         read()
     return calls
+
+
+def test_check_explains_from_its_state_dir_and_from_node_senders(names, tmp_path, monkeypatch):
+    """--state-dir (no environment) reaches the traces too, and a node sender (from: node1)
+    is traced from the node's namespace: every failed pair gets a trace, none an error."""
+    monkeypatch.delenv("KUBENETCTL_STATE_DIR", raising=False)
+    state = ["--state-dir", str(tmp_path / "state")]
+    lab = names.ns_prefix + "ts"
+    path = renamed("vxlan-routed", lab, tmp_path, lambda d: d["spec"]["expect"].append({"from": "node1", "to": "db"}))
+    assert kn("apply", str(path), *state).code == 0
+    try:
+        node1 = f"{lab}-node1"
+        fdb = json.loads(subprocess.run(["bridge", "-j", "-n", node1, "fdb", "show", "dev", "flannel.1"],
+                                        capture_output=True, text=True, check=True).stdout)
+        entry = next(f for f in fdb if f.get("dst"))
+        subprocess.run(["bridge", "-n", node1, "fdb", "del", entry["mac"], "dev", "flannel.1", "dst", entry["dst"]],
+                       check=True)
+        checked = kn("-o", "json", "check", lab, *state)
+        assert checked.code == ExitCode.CHECK_FAILED
+        failed = [i for i in json.loads(checked.stdout)["items"] if i["status"] == "fail"]
+        assert {i["from"] for i in failed} >= {"web", "node1"}
+        assert all("forward" in i["trace"] for i in failed), [i["trace"] for i in failed]
+        stops = {i["from"]: i["trace"]["forward"]["stop"]["reason"] for i in failed if i["from"] in ("web", "node1")}
+        assert stops == {"web": "no_fdb", "node1": "no_fdb"}
+    finally:
+        assert kn("destroy", lab, *state).code == 0

@@ -476,3 +476,58 @@ def test_node_mode_builds_one_network_from_two_hosts(lab, names):
     assert lab.namespaces(name) == []
     for ns in (*hosts.values(), wire):
         run("ip", "netns", "del", ns)
+
+
+KILL_AFTER_3_OPS = """
+import os, signal, sys
+from kubenetctl.execute import Executor
+done = []
+original = Executor.apply
+def apply(self, op):
+    done.append(op)
+    if len(done) > 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(self, op)
+Executor.apply = apply
+from kubenetctl.cli.main import run
+sys.argv = ["kubenetctl", *sys.argv[1:]]
+run()
+"""
+
+
+def test_a_first_apply_with_node_killed_is_reapplied_with_node(lab, names):
+    """The state records --node before the first operation: the journal of a killed first
+    apply --node N is not taken for an apply without --node."""
+    name, path = lab.recipe("bridge-nat", "knode")
+    host = names.ns("kh")
+    subprocess.run(["ip", "netns", "add", host], check=True)
+    try:
+        subprocess.run(["ip", "-n", host, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1"], check=True)
+        env = {**os.environ, "KUBENETCTL_STATE_DIR": str(lab.state_dir)}
+        killed = subprocess.run(["nsenter", f"--net=/run/netns/{host}", sys.executable, "-c", KILL_AFTER_3_OPS,
+                                 "apply", str(path), "--node", "node1"], capture_output=True, text=True, env=env)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        listed = json.loads(kn("-o", "json", "lab", "list").stdout)["items"]
+        assert [(r["name"], r["status"], r["node"]) for r in listed] == [(name, "interrupted", "node1")]
+        again = _on_host(host, lab.state_dir, "apply", str(path), "--node", "node1")
+        assert again.returncode == 0, again.stderr
+        assert _on_host(host, lab.state_dir, "destroy", name).returncode == 0
+        assert lab.namespaces(name) == [] and not lab.recorded(name)
+    finally:
+        subprocess.run(["ip", "netns", "del", host], check=False)
+
+
+def test_apply_and_destroy_decode_the_recorded_resources_once(lab, monkeypatch):
+    from kubenetctl.state.journal import LabState
+
+    name, path = lab.recipe("bridge-nat", "once")
+    applied(path)
+    calls = []
+    original = LabState.created_resources
+    monkeypatch.setattr(LabState, "created_resources", lambda self: calls.append(1) or original(self))
+    applied(path)
+    assert len(calls) == 1, "re-apply: clear_stale, observe and plan share one decoding"
+    calls.clear()
+    ok(kn("destroy", name))
+    assert len(calls) == 1, "destroy: observe and plan share one decoding"
+    assert_gone(lab, name)

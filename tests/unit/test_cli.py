@@ -33,6 +33,10 @@ def test_version():
     (["route", "add", "10.1.2.3/24", "--via", "10.0.0.1"], "DST: '10.1.2.3/24' has host bits set"),
     (["vxlan", "peer", "add", "vx", "--remote", "10.0.0.2", "--mac", "aa:bb:cc:dd:ee:01"], "--mac and --pod-cidr go together"),
     (["veth", "add", "a", "--peer", "a"], "both ends are named a in the same namespace"),
+    (["route", "add", "10.1.0.0/16", "--via", "10.0.0.1", "--metric", "-1"], "--metric: metric -1 is out of range 0..4294967295"),
+    (["route", "add", "10.1.0.0/16", "--via", "10.0.0.1", "--table", "255"], "--table: 255 is not a usable table id"),
+    (["route", "add", "10.1.0.0/16"], "a route needs --via, --dev or both"),
+    (["route", "add", "10.1.0.0/16", "--via", "10.0.0.1", "--onlink"], "--onlink needs --dev"),
     (["veth", "add", "a"], "Missing option '--peer'"),
     (["vxlan", "add", "vx", "--vni", "abc"], "Invalid value for '--vni'"),
 ])

@@ -79,6 +79,20 @@ def test_lab_list_and_show_read_the_state_dir(not_root, state_dir):
     assert missing.code == ExitCode.NOT_FOUND and "no lab named 'nope'" in missing.stderr
 
 
+def test_lab_list_shows_a_malformed_lab_as_unreadable_and_lists_the_others(not_root, state_dir):
+    store = Store()
+    with store.lock("good", create=True):
+        store.write("good", LabState("good", "lab/good", status="ready"))
+    os.makedirs(store.path("bad"))
+    with open(store.path("bad", "state.json"), "w") as fh:
+        json.dump({"lab": "bad", "owner": "lab/bad", "created": "x"}, fh)
+    result = kn("-o", "json", "lab", "list")
+    assert result.code == 0, result
+    rows = {r["name"]: r for r in json.loads(result.stdout)["items"]}
+    assert rows["good"]["status"] == "ready" and rows["bad"]["status"] == "unreadable"
+    assert "created: expected a JSON object, got string" in rows["bad"]["error"]
+
+
 def test_destroy_and_check_of_an_unknown_lab(state_dir, monkeypatch):
     monkeypatch.setattr("os.geteuid", lambda: 0)
     for args in (["destroy", "ghost"], ["check", "ghost"]):

@@ -121,6 +121,44 @@ def test_unreadable_state_is_a_clear_error(tmp_path):
         store.read("t")
 
 
+GOOD = {"lab": "t", "owner": OWNER}
+BAD_STATES = {
+    "field type": json.dumps({**GOOD, "created": "x"}),
+    "date type": json.dumps({**GOOD, "updated": 5}),
+    "no owner": json.dumps({"lab": "t"}),
+    "bogus resource": json.dumps({**GOOD, "created": {"k": {"type": "bogus"}}}),
+    "resource fields": json.dumps({**GOOD, "adopted": {"k": {"type": "netns"}}}),
+    "undecodable": b"\xff\xfe{}",
+}
+BAD_JOURNALS = {
+    "a number": "123\n",
+    "bogus resource": json.dumps({"event": "adopt", "resource": {"type": "bogus"}}) + "\n",
+    "adopt without resource": json.dumps({"event": "adopt"}) + "\n",
+    "op not an object": json.dumps({"event": "intent", "op": 5}) + "\n",
+    "undecodable middle line": b"\xff\xfe\n" + json.dumps({"event": "adopt"}).encode() + b"\n",
+}
+
+
+BAD_FILES = [("state.json", k, v) for k, v in BAD_STATES.items()] + [("journal.jsonl", k, v) for k, v in BAD_JOURNALS.items()]
+
+
+@pytest.mark.parametrize("name, text", [(f, t) for f, _, t in BAD_FILES], ids=[f"{f}: {k}" for f, k, _ in BAD_FILES])
+def test_a_malformed_record_is_unreadable_not_an_internal_error(tmp_path, name, text):
+    store = Store(str(tmp_path))
+    os.makedirs(store.path("t"))
+    with open(store.path("t", name), "wb") as fh:
+        fh.write(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(Busy, match=f"state of lab t is unreadable .*{name}"):
+        store.read("t")
+
+
+def test_a_state_json_that_is_a_directory_is_unreadable(tmp_path):
+    store = Store(str(tmp_path))
+    os.makedirs(store.path("t", "state.json"))
+    with pytest.raises(Busy, match="state of lab t is unreadable .*state.json: Is a directory"):
+        store.read("t")
+
+
 def test_state_dir_comes_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("KUBENETCTL_STATE_DIR", str(tmp_path))
     assert Store().labs == str(tmp_path / "labs")

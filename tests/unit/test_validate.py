@@ -48,7 +48,9 @@ def test_cidrs():
     assert exc.value.hint == "write it as 10.0.0.2/24"
     with pytest.raises(InvalidInput):
         validate.interface_cidr("10.0.0.256/24")
-    assert validate.network_cidr("default") == "0.0.0.0/0"
+    assert validate.route_dst("default") == "0.0.0.0/0"
+    with pytest.raises(InvalidInput, match="is not a network"):
+        validate.network_cidr("default")  # a route's alias, no network
     with pytest.raises(InvalidInput, match="host bits") as exc:
         validate.network_cidr("10.244.1.5/24")
     assert "10.244.1.0/24" in exc.value.hint
