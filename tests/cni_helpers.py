@@ -33,8 +33,9 @@ def plugin_exe() -> str:
 
 
 def kubenetctl_exe() -> str:
-    exe = Path(sys.executable).parent / "kubenetctl"
-    return str(exe) if exe.exists() else (shutil.which("kubenetctl") or "kubenetctl")
+    from tests.helpers import installed_entry_point
+
+    return installed_entry_point() or "kubenetctl"
 
 
 def has_reference(*names: str) -> bool:

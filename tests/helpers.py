@@ -52,11 +52,15 @@ def one_error_line(result: CliResult) -> str:
     return lines[0]
 
 
+def kn_argv() -> list[str]:
+    """How to start this checkout's kubenetctl as a process."""
+    exe = installed_entry_point()
+    return [exe] if exe else [sys.executable, "-m", "kubenetctl"]
+
+
 def kn_process(*args: str, env: dict[str, str] | None = None) -> CliResult:
     """Run the installed entry point as a real process (exit codes, stderr, start-up)."""
-    exe = installed_entry_point()
-    cmd = [exe, *args] if exe else [sys.executable, "-m", "kubenetctl", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    proc = subprocess.run([*kn_argv(), *args], capture_output=True, text=True, env={**os.environ, **(env or {})})
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
