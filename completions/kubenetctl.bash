@@ -77,9 +77,9 @@ _kubenetctl_node() {
     "cni serve")
       subs='' opts='--socket --timeout --help -h' vals='--socket=any --timeout=any' arg='' ;;
     "cni status")
-      subs='' opts='--netconfpath --cni-path --cache-dir --help -h' vals='--netconfpath=any --cni-path=any --cache-dir=any' arg='' ;;
+      subs='' opts='--netconfpath --cni-path --help -h' vals='--netconfpath=any --cni-path=any' arg='' ;;
     "cni version")
-      subs='' opts='--netconfpath --cni-path --cache-dir --help -h' vals='--netconfpath=any --cni-path=any --cache-dir=any' arg='' ;;
+      subs='' opts='--netconfpath --cni-path --help -h' vals='--netconfpath=any --cni-path=any' arg='' ;;
     "completion")
       subs='' opts='--help -h' vals='' arg='' ;;
     "destroy")

@@ -78,9 +78,9 @@ _kubenetctl_node() {
     "cni serve")
       subs=() opts=('--socket:Unix socket to listen on (created 0600\: root only)' '--timeout:Kill a call still running after this many seconds (0\: never)' '--help:Show help and exit' '-h:Show help and exit') vals=('--socket=any' '--timeout=any') arg='' ;;
     "cni status")
-      subs=() opts=('--netconfpath:Directory of network configurations' '--cni-path:Where plugins are looked up (colon-separated)' '--cache-dir:Result cache (libcni layout\: <dir>/results)' '--help:Show help and exit' '-h:Show help and exit') vals=('--netconfpath=any' '--cni-path=any' '--cache-dir=any') arg='' ;;
+      subs=() opts=('--netconfpath:Directory of network configurations' '--cni-path:Where plugins are looked up (colon-separated)' '--help:Show help and exit' '-h:Show help and exit') vals=('--netconfpath=any' '--cni-path=any') arg='' ;;
     "cni version")
-      subs=() opts=('--netconfpath:Directory of network configurations' '--cni-path:Where plugins are looked up (colon-separated)' '--cache-dir:Result cache (libcni layout\: <dir>/results)' '--help:Show help and exit' '-h:Show help and exit') vals=('--netconfpath=any' '--cni-path=any' '--cache-dir=any') arg='' ;;
+      subs=() opts=('--netconfpath:Directory of network configurations' '--cni-path:Where plugins are looked up (colon-separated)' '--help:Show help and exit' '-h:Show help and exit') vals=('--netconfpath=any' '--cni-path=any') arg='' ;;
     "completion")
       subs=() opts=('--help:Show help and exit' '-h:Show help and exit') vals=() arg='' ;;
     "destroy")

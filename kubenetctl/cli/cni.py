@@ -174,10 +174,9 @@ _attachment_command(
 def status(
     network: NetworkArg,
     netconfpath: NetconfOpt = DEFAULT_NETCONFPATH, cni_path: CniPathOpt = DEFAULT_CNI_PATH,
-    cache_dir: CacheOpt = DEFAULT_CACHE_DIR,
 ) -> None:
     """STATUS: is every plugin of the network ready for ADD? (CNI 1.1.0 lists)"""
-    nl, driver = _setup(network, netconfpath, cni_path, cache_dir)
+    nl, driver = _setup(network, netconfpath, cni_path, DEFAULT_CACHE_DIR)  # STATUS reads no cache
     _emit_operation(driver.status(nl), None, "network ready")
 
 
@@ -202,10 +201,9 @@ def gc(
 def version(
     network: NetworkArg,
     netconfpath: NetconfOpt = DEFAULT_NETCONFPATH, cni_path: CniPathOpt = DEFAULT_CNI_PATH,
-    cache_dir: CacheOpt = DEFAULT_CACHE_DIR,
 ) -> None:
     """VERSION: which CNI versions each plugin of the network speaks."""
-    nl, driver = _setup(network, netconfpath, cni_path, cache_dir)
+    nl, driver = _setup(network, netconfpath, cni_path, DEFAULT_CACHE_DIR)  # VERSION reads no cache
     report = driver.versions(nl)
 
     def human(_doc: dict[str, Any]) -> Any:
