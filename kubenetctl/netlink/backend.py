@@ -29,6 +29,7 @@ from kubenetctl.netlink.wire import link_identity
 from kubenetctl.ownership import RTPROT_KUBENETCTL, marker
 from kubenetctl.plan.ops import CREATE, DELETE, REPLACE, Op
 from kubenetctl.resources import (
+    IDENTITY_LINK_FIELDS,
     MUTABLE_LINK_FIELDS,
     Address,
     Fdb,
@@ -82,7 +83,9 @@ class NetlinkBackend:
             return Snapshot()
         related = [getattr(res, "peer_netns", None), getattr(res, "parent_netns", None)]
         sysctls = [res] if isinstance(res, Sysctl) else []
-        peers = isinstance(res, Link) and res.kind == "veth"  # only a veth's identity names another namespace
+        # only links whose identity names another namespace (a veth's peer, a VLAN's or macvlan's
+        # parent) need the other namespaces looked through
+        peers = isinstance(res, Link) and any(f.endswith("netns") for f in IDENTITY_LINK_FIELDS.get(res.kind, ()))
         return observe(self.sessions, [ns], types=_types_for(res), related=related, sysctls=sysctls, peers=peers)
 
     def snapshot(self, netns: str | None, types: frozenset[str], peers: bool = True) -> Snapshot:
